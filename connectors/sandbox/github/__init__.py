@@ -1,0 +1,1 @@
+"""The simulated GitHub: a tenant's world (``world.py``), its JSON (``payloads.py``), the endpoints (``api.py``)."""

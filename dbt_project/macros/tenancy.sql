@@ -1,0 +1,82 @@
+{#- Tenancy: raw data lands in one schema per tenant and source (raw_<source>__<tenant>);
+    marts hold every tenant, keyed by tenant_id, guarded by row-level security. -#}
+
+{% macro tenant_schemas(source_type, table_name) -%}
+    {#- The tenant schemas that hold <table_name> for <source_type>, as (schema, tenant) pairs:
+        raw_<source_type>__<slug> for every tenant in control.tenants (so no other schema,
+        such as a loader's scratch copy, is ever mistaken for a tenant).
+        Always every tenant: staging views are shared, marts filter to their partition. -#}
+    {%- set pairs = [] -%}
+    {%- if execute -%}
+        {%- set prefix = 'raw_' ~ source_type ~ '__' -%}
+        {%- set query -%}
+            select tables.table_schema
+            from information_schema.tables as tables
+            inner join control.tenants as tenants
+                on tables.table_schema = '{{ prefix }}' || tenants.slug
+            where tables.table_name = '{{ table_name }}'
+            order by tables.table_schema
+        {%- endset -%}
+        {%- for row in run_query(query).rows -%}
+            {%- do pairs.append((row[0], row[0][prefix | length:])) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(pairs) }}
+{%- endmacro %}
+
+{% macro union_tenant_sources(source_relation, source_type, columns) -%}
+    {#- Every tenant's copy of a declared source, with tenant_id added. The source() call that
+        produced source_relation keeps lineage; its schema is a template replaced per tenant.
+        With no tenant loaded yet this is an empty relation with the same columns. -#}
+    {%- set pairs = tenant_schemas(source_type, source_relation.identifier) -%}
+    {%- if pairs | length == 0 %}
+    select null::text as tenant_id
+        {%- for column in columns %}, null::text as {{ column }}{% endfor %}
+    where false
+    {%- else -%}
+    {%- for schema, tenant in pairs %}
+    select '{{ tenant }}'::text as tenant_id
+        {%- for column in columns %}, {{ column }}{% endfor %}
+    from {{ source_relation.incorporate(path={"schema": schema}) }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro tenant_filter(alias=none) -%}
+    {#- Restrict a model to the tenant partition being built, if any. -#}
+    {%- if var('tenant_id') is not none -%}
+    where {% if alias %}{{ alias }}.{% endif %}tenant_id = '{{ var("tenant_id") }}'
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delete_tenant_partition() -%}
+    {#- Marts are rebuilt per tenant partition: remove the partition's rows, then the model
+        appends them anew, in one transaction. Without a tenant every row is rebuilt. -#}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    {%- if var('tenant_id') is not none %} where tenant_id = '{{ var("tenant_id") }}'{% endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro enable_tenant_rls() -%}
+    {#- Row-level security on a mart: pulse_reader sees the rows of the tenants declared for
+        its transaction (control.tenant_visible), and none when none is declared. -#}
+    alter table {{ this }} enable row level security;
+    drop policy if exists tenant_isolation on {{ this }};
+    create policy tenant_isolation on {{ this }} for select to pulse_reader
+        using (control.tenant_visible(tenant_id));
+    grant select on {{ this }} to pulse_reader
+{%- endmacro %}
+
+{% macro grant_reader_usage() -%}
+    {%- if execute -%}
+    do $$
+    begin
+        if exists (select from pg_namespace where nspname = 'marts') then
+            grant usage on schema marts to pulse_reader;
+        end if;
+    end
+    $$
+    {%- endif -%}
+{%- endmacro %}

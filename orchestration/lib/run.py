@@ -1,0 +1,60 @@
+"""Materialize a tenant's assets in this process (what `pulse sync --tenant T` does)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import dagster as dg
+
+from orchestration.lib.instance import ensure_dagster_home
+from orchestration.lib.partitions import tenant_partitions
+from pulse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    tenant_id: str
+    run_id: str
+    success: bool
+    failed_steps: list[str]
+    error: str | None
+
+
+def load_definitions() -> dg.Definitions:
+    from orchestration.definitions import defs
+
+    return defs() if callable(defs) else defs
+
+
+def materialize_tenant(settings: Settings, tenant_id: str) -> SyncOutcome:
+    """Run every asset (and check) of the tenant's partition with the in-process executor.
+
+    The run is recorded in the local Dagster instance, so the UI shows it like any other.
+    """
+    ensure_dagster_home(settings)
+    instance = dg.DagsterInstance.get()
+    partitions = tenant_partitions.name or "tenant"
+    if not instance.has_dynamic_partition(partitions, tenant_id):
+        instance.add_dynamic_partitions(partitions, [tenant_id])
+    job = load_definitions().resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        partition_key=tenant_id,
+        instance=instance,
+        raise_on_error=False,
+        tags={"pulse/trigger": "cli"},
+        # The full event log is in the instance (and the UI); the terminal gets warnings and errors.
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    failed = [event.step_key for event in result.all_events if event.is_step_failure and event.step_key]
+    error = None
+    if not result.success:
+        messages = [
+            event.step_failure_data.error.message.strip()
+            for event in result.all_events
+            if event.is_step_failure and event.step_failure_data.error is not None
+        ]
+        error = "\n".join(messages) or "the run failed; see the Dagster UI"
+    return SyncOutcome(tenant_id, result.run_id, result.success, failed, error)

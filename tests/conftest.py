@@ -1,0 +1,109 @@
+"""Test session setup: a throwaway PostgreSQL cluster and a throwaway PULSE_HOME.
+
+The session starts its own embedded cluster on a free port in a temporary directory
+(or uses PULSE_TEST_DATABASE_URL when given), migrates it, and stops it at the end.
+Environment variables are set for the whole session so that subprocesses (dbt, dlt,
+Streamlit, Dagster) see the same database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.sandbox_fixtures"]
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pulse_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pulse_home")
+
+
+@pytest.fixture(scope="session")
+def settings(pulse_home: Path) -> Iterator[object]:
+    """Settings of the test session, with a running, migrated database."""
+    from pulse.db import database_url
+    from pulse.db.embedded import EmbeddedPostgres
+    from pulse.db.migrate import migrate
+    from pulse.settings import Settings
+
+    previous = dict(os.environ)
+    os.environ["PULSE_HOME"] = str(pulse_home)
+    os.environ["PULSE_DB_PORT"] = str(free_port())
+    os.environ["PULSE_SECRET_KEY"] = "test-secret-key-not-for-production"
+    os.environ["DAGSTER_HOME"] = str(pulse_home / "dagster")
+    external = os.environ.get("PULSE_TEST_DATABASE_URL")
+    if external:
+        os.environ["PULSE_DATABASE_URL"] = external
+    else:
+        os.environ.pop("PULSE_DATABASE_URL", None)
+    current = Settings.from_env()
+    cluster = None if external else EmbeddedPostgres(current)
+    try:
+        database_url(current)  # starts the embedded cluster
+        migrate(current)
+        yield current
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        os.environ.clear()
+        os.environ.update(previous)
+
+
+@pytest.fixture(scope="session")
+def db_url(settings: object) -> str:
+    from pulse.db import database_url
+
+    return database_url(settings)  # type: ignore[arg-type]
+
+
+def run_dbt(args: list[str]) -> str:
+    """Run dbt against the test database; fail the test with dbt's output if it fails."""
+    import subprocess
+    import sys
+
+    from pulse.dbt import DBT_PROJECT_DIR, dbt_env
+
+    dbt = Path(sys.executable).with_name("dbt")
+    result = subprocess.run(
+        [str(dbt), *args, "--project-dir", str(DBT_PROJECT_DIR)],
+        env={**os.environ, **dbt_env()},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def marts_built(settings: object) -> None:
+    """`dbt build` once, so every mart exists with its contract, RLS policy and grants."""
+    run_dbt(["build"])
+
+
+@pytest.fixture()
+def admin_conn(db_url: str) -> Iterator[object]:
+    """An admin connection in a transaction that is rolled back after the test."""
+    from pulse.db import admin_engine
+
+    engine = admin_engine()
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
