@@ -40,8 +40,10 @@ demo-data: setup dbt-parse
 lint: setup
 	$(BIN)/ruff check .
 
+# The Streamlit app imports its modules script-style (import data), so it is checked from its folder.
 typecheck: setup
 	$(BIN)/mypy
+	cd apps/streamlit && ../../$(BIN)/mypy --config-file ../../pyproject.toml *.py app_pages/*.py
 
 test: setup dbt-parse browser lint typecheck
 	$(BIN)/pytest

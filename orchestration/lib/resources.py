@@ -9,7 +9,7 @@ from pulse.db import admin_engine
 from pulse.settings import Settings, get_settings
 
 
-class PulseWarehouse(dg.ConfigurableResource):  # type: ignore[type-arg]
+class PulseWarehouse(dg.ConfigurableResource):
     """Pulse's PostgreSQL: the embedded cluster or PULSE_DATABASE_URL (see pulse.settings)."""
 
     def settings(self) -> Settings:

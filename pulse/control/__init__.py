@@ -108,7 +108,7 @@ def get_tenant(conn: Connection, slug: str) -> Tenant | None:
         text("select slug, name, timezone, is_active, created_at from control.tenants where slug = :slug"),
         {"slug": slug},
     ).one_or_none()
-    return Tenant(*row) if row else None
+    return Tenant(**row._mapping) if row else None
 
 
 def require_tenant(conn: Connection, slug: str) -> Tenant:
@@ -122,7 +122,7 @@ def list_tenants(conn: Connection, *, active_only: bool = False) -> list[Tenant]
     query = "select slug, name, timezone, is_active, created_at from control.tenants"
     if active_only:
         query += " where is_active and deleted_at is null"
-    return [Tenant(*row) for row in conn.execute(text(query + " order by slug"))]
+    return [Tenant(**row._mapping) for row in conn.execute(text(query + " order by slug"))]
 
 
 def deactivate_tenant(conn: Connection, slug: str, *, actor: str) -> None:
@@ -137,7 +137,7 @@ def deactivate_tenant(conn: Connection, slug: str, *, actor: str) -> None:
 
 def add_team(conn: Connection, tenant_id: str, slug: str, name: str, *, actor: str) -> int:
     require_tenant(conn, tenant_id)
-    team_id = conn.execute(
+    team_id: int = conn.execute(
         text(
             "insert into control.teams (tenant_id, slug, name) values (:t, :slug, :name) "
             "on conflict (tenant_id, slug) do update set name = excluded.name returning team_id"
@@ -153,7 +153,7 @@ def add_user(conn: Connection, email: str, name: str, *, actor: str, external_su
     email = email.strip().lower()
     if "@" not in email:
         raise ControlError(f"{email!r} is not an email address.")
-    user_id = conn.execute(
+    user_id: int = conn.execute(
         text(
             "insert into control.users (email, name, external_subject) values (:email, :name, :sub) "
             "on conflict (email) do update set name = excluded.name returning user_id"
@@ -178,12 +178,12 @@ def grant_role(
         raise ControlError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
     if role != "platform_admin" and tenant_id is None:
         raise ControlError(f"Role {role!r} is scoped to a tenant: give --tenant.")
-    user_id = conn.execute(
+    user_id: int | None = conn.execute(
         text("select user_id from control.users where email = :e"), {"e": email.lower()}
     ).scalar_one_or_none()
     if user_id is None:
         raise ControlError(f"No user {email!r}; add them first with `pulse user add`.")
-    team_id = None
+    team_id: int | None = None
     if team_slug is not None:
         team_id = conn.execute(
             text("select team_id from control.teams where tenant_id = :t and slug = :s"),
@@ -205,7 +205,7 @@ def grant_role(
 def add_project(conn: Connection, tenant_id: str, key: str, name: str, *, actor: str,
                 dmt_coverage_threshold: float = 80.0) -> int:
     require_tenant(conn, tenant_id)
-    project_id = conn.execute(
+    project_id: int = conn.execute(
         text(
             "insert into control.projects (tenant_id, key, name, dmt_coverage_threshold) "
             "values (:t, :k, :n, :th) returning project_id"
@@ -246,7 +246,7 @@ def add_source(
     ).first()
     if existing:
         raise ControlError(f"Tenant {tenant_id!r} already has a source named {name!r}.")
-    source_id = conn.execute(
+    source_id: int = conn.execute(
         text(
             "insert into control.sources (tenant_id, project_id, type, name, base_url, "
             "credentials_encrypted, config) values (:t, :p, :type, :name, :url, :cred, cast(:config as jsonb)) "
@@ -275,7 +275,7 @@ def get_source(conn: Connection, source_id: int) -> Source:
     ).one_or_none()
     if row is None:
         raise ControlError(f"No source with id {source_id}; `pulse source list` shows them.")
-    return Source(*row)
+    return Source(**row._mapping)
 
 
 def list_sources(conn: Connection, tenant_id: str | None = None, *, type: str | None = None) -> list[Source]:
@@ -287,11 +287,11 @@ def list_sources(conn: Connection, tenant_id: str | None = None, *, type: str | 
         ),
         {"t": tenant_id, "type": type},
     )
-    return [Source(*row) for row in rows]
+    return [Source(**row._mapping) for row in rows]
 
 
 def source_credentials(conn: Connection, source_id: int, secret_key: str) -> dict[str, Any]:
-    token = conn.execute(
+    token: str | None = conn.execute(
         text("select credentials_encrypted from control.sources where source_id = :id"), {"id": source_id}
     ).scalar_one()
     return decrypt_credentials(token, secret_key) if token else {}

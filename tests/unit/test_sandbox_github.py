@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.github import GitHubApiError, GitHubAuthError, GitHubRateLimitError, RetryPolicy, github_source
+from connectors.github import (
+    GitHubApiError,
+    GitHubAuthError,
+    GitHubRateLimitError,
+    RetryPolicy,
+    check_connection,
+    github_source,
+)
 from connectors.github.helpers import GitHubClient
 from connectors.sandbox import SandboxFaults, SandboxServer, github_world, token_for
 from connectors.sandbox.github import payloads
@@ -385,3 +392,17 @@ def test_touch_moves_updated_at_past_everything_and_adds_a_pull_request() -> Non
         pr.updated_at for pr in server.world("hooli").pull_requests()
     ]
     assert server.world("newco").touches == 1
+
+
+def test_check_connection_says_what_is_wrong_quickly(sandbox: SandboxServer) -> None:
+    ok, message = check_connection(sandbox.url, token_for("acme"), "acme-eng")
+    assert ok and message == f"ok: org 'acme-eng' readable at {sandbox.url}"
+    ok, message = check_connection(sandbox.url, token_for("acme"), "acme-eng", ["api", "nope"])
+    assert not ok and "404" in message and "org 'acme-eng'" in message
+    ok, message = check_connection(sandbox.url, "ghp_bad_token_xyz", "acme-eng", source_name="gh")
+    assert not ok and "source 'gh' was rejected (401 Bad credentials)" in message
+    assert "ghp_bad_token_xyz" not in message
+    started = time.monotonic()
+    ok, message = check_connection("http://127.0.0.1:9", token_for("acme"), "acme-eng")
+    assert not ok and "unreachable" in message and token_for("acme") not in message
+    assert time.monotonic() - started < 5

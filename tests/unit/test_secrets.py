@@ -19,7 +19,8 @@ def test_wrong_key_says_what_to_do() -> None:
 
 def test_mask_hides_secret_keys_recursively_and_keeps_the_rest() -> None:
     values = {"name": "gh", "credentials": {"token": "t"}, "config": {"org": "acme", "api_token": "s"}, "pat": None}
-    assert mask(values) == {"name": "gh", "credentials": MASK, "config": {"org": "acme", "api_token": MASK}, "pat": None}
+    expected = {"name": "gh", "credentials": MASK, "config": {"org": "acme", "api_token": MASK}, "pat": None}
+    assert mask(values) == expected
 
 
 def test_redact_removes_every_known_secret() -> None:

@@ -9,8 +9,8 @@ records the outcome on every source.
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import dlt
+from dagster import AssetExecutionContext
 from dagster_dlt import dlt_assets
 
 from connectors.github import github_source

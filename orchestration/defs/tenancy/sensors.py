@@ -18,7 +18,7 @@ def partition_changes(active: set[str], existing: set[str]) -> tuple[list[str], 
 def tenant_partitions_sensor(context: dg.SensorEvaluationContext, warehouse: PulseWarehouse) -> dg.SensorResult:
     """Add a partition for each new active tenant and remove those of deactivated tenants."""
     with warehouse.engine().connect() as conn:
-        active = set(
+        active: set[str] = set(
             conn.execute(text("select slug from control.tenants where is_active and deleted_at is null")).scalars()
         )
     existing = set(context.instance.get_dynamic_partitions(tenant_partitions.name or "tenant"))
