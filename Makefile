@@ -39,6 +39,7 @@ demo-data: setup dbt-parse
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The Streamlit app imports its modules script-style (import data), so it is checked from its folder.
 typecheck: setup

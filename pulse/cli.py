@@ -240,8 +240,15 @@ def source_add(
     config = _parse_config(config_pairs)
     with transaction(settings) as conn:
         added = control.add_source(
-            conn, tenant_id, source_type, name, base_url,
-            credentials={"token": token}, config=config, secret_key=settings.secret_key, actor=actor(),
+            conn,
+            tenant_id,
+            source_type,
+            name,
+            base_url,
+            credentials={"token": token},
+            config=config,
+            secret_key=settings.secret_key,
+            actor=actor(),
         )
     click.echo(f"added source {added.source_id}: {added.name} ({added.type}) for {added.tenant_id}")
 

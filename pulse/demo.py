@@ -47,7 +47,9 @@ DEMO_TEAMS = (("platform", "Platform"), ("product", "Product"))
 
 DEMO_TENANTS = (
     DemoTenant(
-        "acme", "Acme Corporation", "America/New_York",
+        "acme",
+        "Acme Corporation",
+        "America/New_York",
         (
             DemoUser("ada@acme.example", "Ada Lovelace", "org_admin"),
             DemoUser("linus@acme.example", "Linus Torvalds", "team_lead", "platform"),
@@ -55,14 +57,18 @@ DEMO_TENANTS = (
         ),
     ),
     DemoTenant(
-        "globex", "Globex", "Europe/Berlin",
+        "globex",
+        "Globex",
+        "Europe/Berlin",
         (
             DemoUser("hank@globex.example", "Hank Scorpio", "org_admin"),
             DemoUser("mona@globex.example", "Mona Simpson", "team_lead", "product"),
         ),
     ),
     DemoTenant(
-        "initech", "Initech", "America/Chicago",
+        "initech",
+        "Initech",
+        "America/Chicago",
         (
             DemoUser("bill@initech.example", "Bill Lumbergh", "org_admin"),
             DemoUser("peter@initech.example", "Peter Gibbons", "member", "product"),
@@ -93,10 +99,15 @@ def seed_demo(settings: Settings, sandbox_url: str, tenants: tuple[DemoTenant, .
                 control.grant_role(conn, user.email, user.role, actor=ACTOR, tenant_id=tenant.slug, team_slug=user.team)
             if not control.list_sources(conn, tenant.slug, type="github"):
                 control.add_source(
-                    conn, tenant.slug, "github", "github", sandbox_url,
+                    conn,
+                    tenant.slug,
+                    "github",
+                    "github",
+                    sandbox_url,
                     credentials={"token": sandbox_token(tenant.slug)},
                     config={"org": f"{tenant.slug}-eng"},
-                    secret_key=settings.secret_key, actor=ACTOR,
+                    secret_key=settings.secret_key,
+                    actor=ACTOR,
                 )
         for user in PLATFORM_USERS:
             control.add_user(conn, user.email, user.name, actor=ACTOR)
@@ -114,8 +125,13 @@ def _start_service(argv: list[str], env: dict[str, str], logfile: Path) -> subpr
 
     handle = open(logfile, "ab")  # noqa: SIM115 - kept open for the child's lifetime
     return subprocess.Popen(
-        argv, env=env, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT,
-        preexec_fn=restore_signals, start_new_session=True,
+        argv,
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        preexec_fn=restore_signals,
+        start_new_session=True,
     )
 
 
@@ -147,6 +163,17 @@ def service_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM both end the demo through its cleanup, even when it was started in
+    the background (where a shell sets SIGINT to be ignored)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run_demo(settings: Settings, *, serve: bool, dagster_port: int = 3000, streamlit_port: int = 8501) -> int:
     from connectors.sandbox import SandboxServer
     from orchestration.lib.run import materialize_tenant
@@ -155,6 +182,7 @@ def run_demo(settings: Settings, *, serve: bool, dagster_port: int = 3000, strea
     from pulse.dbt import ensure_manifest
 
     started = time.monotonic()
+    _interrupt_on_signals()
     cluster = EmbeddedPostgres(settings) if settings.uses_embedded_database else None
     db_was_running = cluster.status().running if cluster else True
     database_url(settings)
@@ -178,17 +206,41 @@ def run_demo(settings: Settings, *, serve: bool, dagster_port: int = 3000, strea
         bin_dir = Path(sys.executable).parent
         logs = settings.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        children.append(_start_service(
-            [str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(dagster_port)],
-            env, logs / "dagster.log",
-        ))
-        children.append(_start_service(
-            [str(bin_dir / "streamlit"), "run", str(PROJECT_ROOT / "apps" / "streamlit" / "streamlit_app.py"),
-             "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(streamlit_port),
-             "--browser.gatherUsageStats", "false"],
-            env, logs / "streamlit.log",
-        ))
+        children.append(
+            _start_service(
+                [
+                    str(bin_dir / "dagster"),
+                    "dev",
+                    "-w",
+                    str(PROJECT_ROOT / "workspace.yaml"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(dagster_port),
+                ],
+                env,
+                logs / "dagster.log",
+            )
+        )
+        children.append(
+            _start_service(
+                [
+                    str(bin_dir / "streamlit"),
+                    "run",
+                    str(PROJECT_ROOT / "apps" / "streamlit" / "streamlit_app.py"),
+                    "--server.headless",
+                    "true",
+                    "--server.address",
+                    "127.0.0.1",
+                    "--server.port",
+                    str(streamlit_port),
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                env,
+                logs / "streamlit.log",
+            )
+        )
         print(_banner(dagster_port, streamlit_port, logs), flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(1)

@@ -83,9 +83,7 @@ class Settings:
     @cached_property
     def reader_password(self) -> str:
         """Password of ``pulse_reader``, the row-level-security role the app connects as."""
-        return os.environ.get("PULSE_READER_PASSWORD") or _read_or_create_secret(
-            self.home / "reader_password"
-        )
+        return os.environ.get("PULSE_READER_PASSWORD") or _read_or_create_secret(self.home / "reader_password")
 
 
 def get_settings() -> Settings:

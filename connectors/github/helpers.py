@@ -276,6 +276,10 @@ class GitHubRetryAdapter(HTTPAdapter):
             self._sleep(decision.wait)
 
 
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
 def _utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -341,8 +345,8 @@ class GitHubClient:
         except requests.RequestException as exc:
             raise GitHubApiError(
                 f"GitHub at {safe_url(self.base_url + path)} is unreachable for source "
-                f"'{self.source_name}' ({type(exc).__name__} after {self.policy.max_attempts} "
-                "attempts); check the base URL and the network",
+                f"'{self.source_name}' ({type(exc).__name__} after {_attempts(self.policy.max_attempts)}); "
+                "check the base URL and the network",
                 status=None,
                 url=safe_url(self.base_url + path),
             ) from exc
@@ -353,8 +357,8 @@ class GitHubClient:
         except requests.RequestException as exc:
             raise GitHubApiError(
                 f"GitHub at {safe_url(self.base_url + path)} is unreachable for source "
-                f"'{self.source_name}' ({type(exc).__name__} after {self.policy.max_attempts} "
-                "attempts); check the base URL and the network",
+                f"'{self.source_name}' ({type(exc).__name__} after {_attempts(self.policy.max_attempts)}); "
+                "check the base URL and the network",
                 status=None,
                 url=safe_url(self.base_url + path),
             ) from exc

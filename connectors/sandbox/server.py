@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+import signal
 import threading
 import time
 import uuid
@@ -391,8 +392,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(host: str, port: int, seed: int = 42) -> None:
-    """Run the sandbox API in the foreground until Ctrl-C (for ``pulse sandbox serve``)."""
+    """Run the sandbox API in the foreground until Ctrl-C or SIGTERM (for ``pulse sandbox serve``)."""
+    if threading.current_thread() is threading.main_thread():
+        # Started in the background, a shell ignores SIGINT for us: take it back, and let
+        # SIGTERM stop the server through the same clean path.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     server = SandboxServer(host=host, port=port, seed=seed)
     server.start()
     log.info("sandbox GitHub API on %s; use token ghs_sandbox_<tenant>, org <tenant>-eng", server.url)
     server.serve_forever()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -96,8 +96,15 @@ def add_tenant(conn: Connection, slug: str, name: str, *, actor: str, timezone: 
         text("insert into control.tenants (slug, name, timezone) values (:slug, :name, :tz)"),
         {"slug": slug, "name": name, "tz": timezone},
     )
-    audit(conn, actor=actor, action="tenant.add", entity_type="tenant", entity_id=slug, tenant_id=slug,
-          new={"slug": slug, "name": name, "timezone": timezone})
+    audit(
+        conn,
+        actor=actor,
+        action="tenant.add",
+        entity_type="tenant",
+        entity_id=slug,
+        tenant_id=slug,
+        new={"slug": slug, "name": name, "timezone": timezone},
+    )
     tenant = get_tenant(conn, slug)
     assert tenant is not None
     return tenant
@@ -128,8 +135,16 @@ def list_tenants(conn: Connection, *, active_only: bool = False) -> list[Tenant]
 def deactivate_tenant(conn: Connection, slug: str, *, actor: str) -> None:
     tenant = require_tenant(conn, slug)
     conn.execute(text("update control.tenants set is_active = false where slug = :slug"), {"slug": slug})
-    audit(conn, actor=actor, action="tenant.deactivate", entity_type="tenant", entity_id=slug,
-          tenant_id=slug, old={"is_active": tenant.is_active}, new={"is_active": False})
+    audit(
+        conn,
+        actor=actor,
+        action="tenant.deactivate",
+        entity_type="tenant",
+        entity_id=slug,
+        tenant_id=slug,
+        old={"is_active": tenant.is_active},
+        new={"is_active": False},
+    )
 
 
 # -- teams, users, grants, projects --------------------------------------------------------
@@ -144,8 +159,15 @@ def add_team(conn: Connection, tenant_id: str, slug: str, name: str, *, actor: s
         ),
         {"t": tenant_id, "slug": slug, "name": name},
     ).scalar_one()
-    audit(conn, actor=actor, action="team.add", entity_type="team", entity_id=str(team_id),
-          tenant_id=tenant_id, new={"slug": slug, "name": name})
+    audit(
+        conn,
+        actor=actor,
+        action="team.add",
+        entity_type="team",
+        entity_id=str(team_id),
+        tenant_id=tenant_id,
+        new={"slug": slug, "name": name},
+    )
     return int(team_id)
 
 
@@ -160,8 +182,15 @@ def add_user(conn: Connection, email: str, name: str, *, actor: str, external_su
         ),
         {"email": email, "name": name, "sub": external_subject},
     ).scalar_one()
-    audit(conn, actor=actor, action="user.add", entity_type="user", entity_id=str(user_id), tenant_id=None,
-          new={"email": email, "name": name})
+    audit(
+        conn,
+        actor=actor,
+        action="user.add",
+        entity_type="user",
+        entity_id=str(user_id),
+        tenant_id=None,
+        new={"email": email, "name": name},
+    )
     return int(user_id)
 
 
@@ -198,12 +227,20 @@ def grant_role(
         ),
         {"u": user_id, "r": role, "t": tenant_id, "team": team_id},
     )
-    audit(conn, actor=actor, action="grant.add", entity_type="user", entity_id=str(user_id),
-          tenant_id=tenant_id, new={"email": email, "role": role, "team": team_slug})
+    audit(
+        conn,
+        actor=actor,
+        action="grant.add",
+        entity_type="user",
+        entity_id=str(user_id),
+        tenant_id=tenant_id,
+        new={"email": email, "role": role, "team": team_slug},
+    )
 
 
-def add_project(conn: Connection, tenant_id: str, key: str, name: str, *, actor: str,
-                dmt_coverage_threshold: float = 80.0) -> int:
+def add_project(
+    conn: Connection, tenant_id: str, key: str, name: str, *, actor: str, dmt_coverage_threshold: float = 80.0
+) -> int:
     require_tenant(conn, tenant_id)
     project_id: int = conn.execute(
         text(
@@ -212,8 +249,15 @@ def add_project(conn: Connection, tenant_id: str, key: str, name: str, *, actor:
         ),
         {"t": tenant_id, "k": key, "n": name, "th": dmt_coverage_threshold},
     ).scalar_one()
-    audit(conn, actor=actor, action="project.add", entity_type="project", entity_id=str(project_id),
-          tenant_id=tenant_id, new={"key": key, "name": name, "dmt_coverage_threshold": dmt_coverage_threshold})
+    audit(
+        conn,
+        actor=actor,
+        action="project.add",
+        entity_type="project",
+        entity_id=str(project_id),
+        tenant_id=tenant_id,
+        new={"key": key, "name": name, "dmt_coverage_threshold": dmt_coverage_threshold},
+    )
     return int(project_id)
 
 
@@ -262,10 +306,21 @@ def add_source(
             "config": json.dumps(config),
         },
     ).scalar_one()
-    audit(conn, actor=actor, action="source.add", entity_type="source", entity_id=str(source_id),
-          tenant_id=tenant_id,
-          new={"type": type, "name": name, "base_url": base_url, "config": config,
-               "credentials": {k: v for k, v in credentials.items()}})
+    audit(
+        conn,
+        actor=actor,
+        action="source.add",
+        entity_type="source",
+        entity_id=str(source_id),
+        tenant_id=tenant_id,
+        new={
+            "type": type,
+            "name": name,
+            "base_url": base_url,
+            "config": config,
+            "credentials": {k: v for k, v in credentials.items()},
+        },
+    )
     return get_source(conn, int(source_id))
 
 
@@ -324,8 +379,17 @@ def record_sync_result(conn: Connection, source_id: int, *, error: str | None, a
             {"id": source_id, "err": error},
         )
     after = get_source(conn, source_id)
-    audit(conn, actor=actor, action="source.sync", entity_type="source", entity_id=str(source_id),
-          tenant_id=before.tenant_id,
-          old={"last_sync_status": before.last_sync_status, "consecutive_failures": before.consecutive_failures},
-          new={"last_sync_status": after.last_sync_status, "consecutive_failures": after.consecutive_failures,
-               "last_sync_error": after.last_sync_error})
+    audit(
+        conn,
+        actor=actor,
+        action="source.sync",
+        entity_type="source",
+        entity_id=str(source_id),
+        tenant_id=before.tenant_id,
+        old={"last_sync_status": before.last_sync_status, "consecutive_failures": before.consecutive_failures},
+        new={
+            "last_sync_status": after.last_sync_status,
+            "consecutive_failures": after.consecutive_failures,
+            "last_sync_error": after.last_sync_error,
+        },
+    )

@@ -57,8 +57,22 @@ def test_bad_tenant_input_gets_a_clear_error_and_changes_nothing() -> None:
 def test_source_credentials_are_encrypted_and_never_shown() -> None:
     pulse("tenant", "add", "cp_src", "--name", "Sources Inc")
     code, out = pulse(
-        "source", "add", "--tenant", "cp_src", "--type", "github", "--name", "gh", "--base-url", "http://127.0.0.1:1/",
-        "--token-env", "CP_TOKEN", "--config", "org=src-eng", "--config", "repositories=api,web",
+        "source",
+        "add",
+        "--tenant",
+        "cp_src",
+        "--type",
+        "github",
+        "--name",
+        "gh",
+        "--base-url",
+        "http://127.0.0.1:1/",
+        "--token-env",
+        "CP_TOKEN",
+        "--config",
+        "org=src-eng",
+        "--config",
+        "repositories=api,web",
         env={"CP_TOKEN": "ghp_topsecret_value"},
     )
     assert code == 0, out
@@ -86,8 +100,21 @@ def test_source_credentials_are_encrypted_and_never_shown() -> None:
 def test_source_test_names_an_unreachable_host() -> None:
     pulse("tenant", "add", "cp_unreach", "--name", "Unreachable")
     code, out = pulse(
-        "source", "add", "--tenant", "cp_unreach", "--type", "github", "--name", "gh",
-        "--base-url", "http://127.0.0.1:9", "--token-env", "T", "--config", "org=x", env={"T": "ghs_sandbox_x"},
+        "source",
+        "add",
+        "--tenant",
+        "cp_unreach",
+        "--type",
+        "github",
+        "--name",
+        "gh",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--token-env",
+        "T",
+        "--config",
+        "org=x",
+        env={"T": "ghs_sandbox_x"},
     )
     source_id = out.split()[2].rstrip(":")
     code, out = pulse("source", "test", source_id)
@@ -100,11 +127,27 @@ def test_source_test_names_an_unreachable_host() -> None:
 def test_users_and_grants_follow_their_rules() -> None:
     pulse("tenant", "add", "cp_people", "--name", "People")
     pulse("team", "add", "cp_people", "core", "--name", "Core")
-    assert pulse("user", "add", "Lead@People.example", "--name", "Lee", "--role", "team_lead",
-                 "--tenant", "cp_people", "--team", "core")[0] == 0
+    assert (
+        pulse(
+            "user",
+            "add",
+            "Lead@People.example",
+            "--name",
+            "Lee",
+            "--role",
+            "team_lead",
+            "--tenant",
+            "cp_people",
+            "--team",
+            "core",
+        )[0]
+        == 0
+    )
     code, out = pulse("user", "add", "x@people.example", "--name", "X", "--role", "org_admin")
     assert code == 1
     assert "scoped to a tenant" in out
     with admin_engine().connect() as conn:
-        grants = conn.execute(text("select email, role, tenant_id from control.user_grants('lead@people.example')")).all()
+        grants = conn.execute(
+            text("select email, role, tenant_id from control.user_grants('lead@people.example')")
+        ).all()
     assert [tuple(g) for g in grants] == [("lead@people.example", "team_lead", "cp_people")]

@@ -7,7 +7,7 @@ interfere. Expected counts come from the sandbox's world, the source of truth.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -354,3 +354,33 @@ def test_tenants_see_only_their_own_org(sandbox: SandboxServer, db_url: str, tmp
         load(sandbox, db_url, "cyberdyne", tmp_path / "c", org="soylent-eng")
     assert caught.value.status == 404 and "org 'soylent-eng'" in str(caught.value)
     assert query(db_url, f"select count(*) from {dataset_name('cyberdyne')}.repositories")[0][0] == 1
+
+
+def test_backfill_window_loads_only_its_pull_requests_and_keeps_all_null_columns(
+    sandbox: SandboxServer, db_url: str, tmp_path: Path
+) -> None:
+    change = sandbox.touch_pull_requests("oscorp", 1)
+    world = sandbox.world("oscorp")
+    (new_pr,) = [pr for pr in world.pull_requests() if pr.id in change.new_pull_request_ids]
+    assert new_pr.state == "open" and new_pr.merged_at is None
+    repos = [new_pr.repo.name]
+    source = github_source(
+        sandbox.url,
+        token_for("oscorp"),
+        "oscorp-eng",
+        repositories=repos,
+        start_date=new_pr.updated_at,
+        end_date=new_pr.updated_at + timedelta(seconds=1),
+        retry_policy=FAST,
+    )
+    info = load_github("oscorp", db_url, source, pipelines_dir=str(tmp_path))
+    assert row_counts(info)["pull_requests"] == 1
+    schema = dataset_name("oscorp")
+    # Every value of these columns is null in this load; the hinted columns exist all the same.
+    assert query(db_url, f"select id, merged_at, closed_at, merge_commit_sha from {schema}.pull_requests") == [
+        (new_pr.id, None, None, None)
+    ]
+    # A backfill window does not move the cursor: the next plain run loads everything.
+    info = load(sandbox, db_url, "oscorp", tmp_path, repositories=repos)
+    assert row_counts(info)["pull_requests"] == len(new_pr.repo.pulls)
+    assert table_counts(db_url, "oscorp") == expected_counts(world, repos)

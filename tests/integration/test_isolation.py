@@ -107,7 +107,7 @@ def test_audit_log_refuses_update_delete_and_truncate(settings: object) -> None:
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
     with engine.connect() as conn:
-        remaining = conn.execute(
-            text("select actor from control.audit_log where action = 'test.append'")
-        ).scalars().all()
+        remaining = (
+            conn.execute(text("select actor from control.audit_log where action = 'test.append'")).scalars().all()
+        )
     assert remaining == ["test"]

@@ -28,8 +28,15 @@ def add_tenant_with_github(settings: Settings, slug: str, base_url: str, token: 
     with admin_engine(settings).begin() as conn:
         control.add_tenant(conn, slug, slug.title(), actor="test")
         source = control.add_source(
-            conn, slug, "github", "github", base_url, credentials={"token": token},
-            config={"org": f"{slug}-eng"}, secret_key=settings.secret_key, actor="test",
+            conn,
+            slug,
+            "github",
+            "github",
+            base_url,
+            credentials={"token": token},
+            config={"org": f"{slug}-eng"},
+            secret_key=settings.secret_key,
+            actor="test",
         )
     return source.source_id
 
@@ -41,7 +48,8 @@ def expected_figures(sandbox: SandboxServer, slug: str) -> dict[str, Any]:
     prs = list(sandbox.world(slug).pull_requests())
     for pr in prs:
         counted = [
-            r for r in pr.reviews
+            r
+            for r in pr.reviews
             if r.state != "PENDING" and r.submitted_at is not None and r.user.login != pr.author.login
         ]
         if counted:
@@ -65,8 +73,12 @@ def mart_figures(settings: Settings, slug: str) -> dict[str, Any]:
             ),
             {"t": slug},
         ).one()
-    return {"prs": row.prs, "merged": row.merged, "without_review": row.without_review,
-            "median_hours": round(float(row.median_hours), 4)}
+    return {
+        "prs": row.prs,
+        "merged": row.merged,
+        "without_review": row.without_review,
+        "median_hours": round(float(row.median_hours), 4),
+    }
 
 
 def test_materializing_a_tenant_partition_builds_its_marts(settings: Settings, sandbox: SandboxServer) -> None:
@@ -148,8 +160,10 @@ def test_definitions_form_one_lineage_graph() -> None:
     from orchestration.lib.run import load_definitions
 
     graph = load_definitions().resolve_asset_graph()
-    parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
-               for key in graph.get_all_asset_keys()}
+    parents = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
     assert parents["staging/stg_github__pull_requests"] == {"raw/github/pull_requests"}
     assert parents["staging/stg_github__reviews"] == {"raw/github/reviews"}
     assert parents["marts/fct_pull_requests"] == {"staging/stg_github__pull_requests", "staging/stg_github__reviews"}

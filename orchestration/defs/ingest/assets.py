@@ -5,7 +5,6 @@ each run loads the partition tenant's configured sources through pulse.ingest, w
 records the outcome on every source.
 """
 
-
 from collections.abc import Iterator
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """dbt models as assets, partitioned by tenant like the raw tables they read."""
 
-
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -22,9 +21,7 @@ from pulse.dbt import export_dbt_env
     partitions_def=tenant_partitions,
     pool="dbt",
 )
-def pulse_dbt_models(
-    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: PulseWarehouse
-) -> Iterator[Any]:
+def pulse_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: PulseWarehouse) -> Iterator[Any]:
     """`dbt build` (models, unit tests, data tests) for one tenant's partition of the marts."""
     export_dbt_env(warehouse.settings())
     variables = {"tenant_id": context.partition_key}
