@@ -121,6 +121,8 @@ def test_org_admin_signs_in_and_reads_pull_request_figures(streamlit_server: str
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1100})
             page.set_default_timeout(30_000)
+            # The first page render imports the app's stack; allow for a busy 2-core machine.
+            expect.set_options(timeout=30_000)
             page.goto(streamlit_server)
 
             # Streamlit draws after its websocket connects: wait for the sign-in button itself.
