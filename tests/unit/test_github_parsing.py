@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,14 +24,14 @@ from connectors.github.helpers import (
     retry_decision,
     safe_url,
 )
+from tests.shared_fixtures import recorded
 
-FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures" / "github"
 POLICY = RetryPolicy()
 
 
 def devlake_all(csv_name: str) -> list[dict[str, Any]]:
     csv.field_size_limit(10**8)
-    with (FIXTURES / "devlake-raw" / csv_name).open(newline="") as handle:
+    with (recorded("github", "devlake-raw") / csv_name).open(newline="") as handle:
         return [json.loads(row["data"]) for row in csv.DictReader(handle)]
 
 
@@ -41,7 +40,7 @@ def devlake(csv_name: str) -> dict[str, Any]:
 
 
 def replay(name: str) -> list[dict[str, Any]]:
-    return json.loads((FIXTURES / "pygithub-replay" / name).read_text())["interactions"]  # type: ignore[no-any-return]
+    return json.loads((recorded("github", "pygithub-replay") / name).read_text())["interactions"]  # type: ignore[no-any-return]
 
 
 def utc(*args: int) -> datetime:

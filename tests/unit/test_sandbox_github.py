@@ -10,7 +10,6 @@ import json
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,19 +27,19 @@ from connectors.github.helpers import GitHubClient
 from connectors.sandbox import SandboxFaults, SandboxServer, github_world, token_for
 from connectors.sandbox.github import payloads
 from connectors.sandbox.github.api import link_header
+from tests.shared_fixtures import recorded as recorded_dir
 
-FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures" / "github"
 FAST = RetryPolicy(server_error_backoff=0.01, secondary_limit_wait=0.05, reset_margin=0.0, max_backoff=0.1)
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def recorded(name: str) -> list[dict[str, Any]]:
-    return json.loads((FIXTURES / "pygithub-replay" / name).read_text())["interactions"]  # type: ignore[no-any-return]
+    return json.loads((recorded_dir("github", "pygithub-replay") / name).read_text())["interactions"]  # type: ignore[no-any-return]
 
 
 def recorded_item(csv_name: str) -> dict[str, Any]:
     csv.field_size_limit(10**8)
-    with (FIXTURES / "devlake-raw" / csv_name).open(newline="") as handle:
+    with (recorded_dir("github", "devlake-raw") / csv_name).open(newline="") as handle:
         return json.loads(next(csv.DictReader(handle))["data"])  # type: ignore[no-any-return]
 
 
