@@ -1,0 +1,178 @@
+"""The README's first command, as a user runs it: `pulse demo`, then Ctrl-C.
+
+From an empty PULSE_HOME the demo must start its own database and sandbox, build three
+tenants through Dagster, serve the Dagster UI and Streamlit, show each tenant's real figures
+(checked against the sandbox's own data), and stop everything it started on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.sandbox import github_world
+from tests.conftest import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
+]
+
+
+@dataclass
+class Demo:
+    process: subprocess.Popen[str]
+    home: Path
+    dagster: str
+    streamlit: str
+    output: list[str]
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def wait_for(predicate: object, what: str, demo: Demo, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if demo.process.poll() is not None:
+            pytest.fail(f"the demo exited ({demo.process.returncode}) before {what}:\n" + "".join(demo.output[-60:]))
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}:\n" + "".join(demo.output[-60:]))
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    home = tmp_path_factory.mktemp("demo_home")
+    dagster_port, streamlit_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PULSE_HOME": str(home),
+        "PULSE_DB_PORT": str(free_port()),
+        "PULSE_SANDBOX_URL": f"http://127.0.0.1:{free_port()}",
+        "DAGSTER_HOME": str(home / "dagster"),
+        "PULSE_AUTH": "dev",
+    }
+    env.pop("PULSE_DATABASE_URL", None)
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("pulse")),
+            "demo",
+            "--dagster-port",
+            str(dagster_port),
+            "--streamlit-port",
+            str(streamlit_port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    output: list[str] = []
+    running = Demo(process, home, f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{streamlit_port}", output)
+
+    def read_until_banner() -> bool:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if line:
+            output.append(line)
+        return "Pulse demo is running" in line
+
+    try:
+        wait_for(read_until_banner, "the demo's banner", running, timeout=600)
+        wait_for(lambda: http_ok(f"{running.dagster}/server_info"), "the Dagster UI", running, timeout=180)
+        wait_for(lambda: http_ok(f"{running.streamlit}/_stcore/health"), "Streamlit", running, timeout=120)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def dagster_partitions(base_url: str, key: list[str]) -> set[str]:
+    query = {
+        "query": "query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset { "
+        "assetMaterializations(limit: 20) { partition } } } }",
+        "variables": {"key": {"path": key}},
+    }
+    request = urllib.request.Request(
+        f"{base_url}/graphql", data=json.dumps(query).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.load(response)
+    return {m["partition"] for m in body["data"]["assetOrError"]["assetMaterializations"]}
+
+
+def test_the_dagster_ui_shows_every_tenant_materialized(demo: Demo) -> None:
+    expected = {"acme", "globex", "initech"}
+    assert dagster_partitions(demo.dagster, ["raw", "github", "pull_requests"]) == expected
+    assert dagster_partitions(demo.dagster, ["marts", "fct_pull_requests"]) == expected
+
+
+def test_streamlit_shows_the_sandbox_figures_to_a_demo_user(demo: Demo) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # The truth the sandbox served: acme's PRs opened in the page's default window (90 days, UTC).
+    today = datetime.now(UTC).date()
+    start = today - timedelta(days=89)
+    world = github_world("acme", seed=42)
+    opened = sum(1 for pr in world.pull_requests() if start <= pr.created_at.astimezone(UTC).date() <= today)
+    merged = sum(
+        1
+        for pr in world.pull_requests()
+        if pr.merged_at is not None and start <= pr.created_at.astimezone(UTC).date() <= today
+    )
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            expect.set_options(timeout=60_000)
+            page.goto(demo.streamlit)
+            page.get_by_role("button", name="Sign in as ada@acme.example").click()
+
+            def metric(label: str) -> str:
+                locator = page.locator('[data-testid="stMetric"]').filter(has_text=label)
+                return locator.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+            expect(page.locator('[data-testid="stMetric"]')).to_have_count(4)
+            assert metric("PRs opened") == f"{opened:,}"
+            assert metric("PRs merged") == f"{merged:,}"
+            expect(page.get_by_text("Acme Corporation").first).to_be_visible()
+        finally:
+            browser.close()
+
+
+def test_ctrl_c_stops_everything_the_demo_started(demo: Demo) -> None:
+    demo.process.send_signal(signal.SIGINT)
+    assert demo.process.wait(timeout=90) == 0
+    assert not http_ok(f"{demo.dagster}/server_info")
+    assert not http_ok(f"{demo.streamlit}/_stcore/health")
+    assert not (demo.home / "pgdata" / "postmaster.pid").exists(), "the demo's database is still running"
