@@ -45,6 +45,8 @@ class PulseDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([schema, dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
         fqn = dbt_resource_props.get("fqn", [])
         # fqn: [project, layer, domain, ..., model]
         if len(fqn) >= 4:

@@ -60,7 +60,7 @@ final as (
         round(
             (extract(epoch from review_stats.first_review_at - pull_requests.opened_at) / 3600.0)::numeric,
             2
-        ) as hours_to_first_review,
+        )::numeric(12, 2) as hours_to_first_review,
         coalesce(review_stats.review_count, 0)::integer as review_count,
         coalesce(review_stats.reviewer_count, 0)::integer as reviewer_count,
         pull_requests.merged_at is not null as is_merged,

@@ -1,0 +1,22 @@
+"""Jobs that refresh the agent models of one tenant partition."""
+
+import dagster as dg
+
+from orchestration.lib.partitions import tenant_partitions
+
+#: The dbt models agent data flows through, up to int_agent_runs (and the price seed).
+AGENT_MODELS = dg.AssetSelection.groups(
+    "staging_claude_code",
+    "staging_agent_platform",
+    "staging_agent_import",
+    "staging_agent_mcp",
+    "intermediate_agents",
+    "reference",
+)
+
+agent_models_job = dg.define_asset_job(
+    "agent_models",
+    selection=AGENT_MODELS,
+    partitions_def=tenant_partitions,
+    description="Rebuild one tenant's agent models (staging → int_agent_runs) from the raw agent tables.",
+)
