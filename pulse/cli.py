@@ -286,6 +286,39 @@ def source_test(source_id: int) -> None:
     click.echo(result.message)
 
 
+# -- API tokens ------------------------------------------------------------------------------
+
+
+@main.group()
+def token() -> None:
+    """API tokens: ingest (OTLP receiver, per tenant) and agent (MCP server, per user)."""
+
+
+@token.command("create")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--kind", type=click.Choice(["ingest", "agent"]), required=True)
+@click.option("--name", required=True, help="What the token is for, e.g. 'claude-code laptops'.")
+@click.option("--user", "user_email", help="The user an agent token acts for.")
+def token_create(tenant_id: str, kind: str, name: str, user_email: str | None) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from pulse.tokens import create_token
+
+    with transaction(get_settings()) as conn:
+        value = create_token(conn, tenant_id, kind, name=name, actor=actor(), user_email=user_email)
+    click.echo(value)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token; services stop accepting it within their cache time (at most a minute)."""
+    from pulse.tokens import revoke_token
+
+    with transaction(get_settings()) as conn:
+        revoke_token(conn, token_id, actor=actor())
+    click.echo(f"revoked token {token_id}")
+
+
 # -- sandbox, sync, demo --------------------------------------------------------------------
 
 
@@ -334,6 +367,17 @@ def demo(no_serve: bool, dagster_port: int, streamlit_port: int) -> None:
 
     sys.exit(run_demo(get_settings(), serve=not no_serve, dagster_port=dagster_port, streamlit_port=streamlit_port))
 
+
+def _register_service_commands() -> None:
+    """Commands whose implementation lives with the service they start."""
+    from pulse.mcp.cli import mcp
+    from pulse.telemetry.cli import ingest
+
+    main.add_command(mcp)
+    main.add_command(ingest)
+
+
+_register_service_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

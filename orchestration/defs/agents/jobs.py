@@ -1,8 +1,7 @@
-"""Jobs that refresh the agent models of one tenant partition."""
+"""Jobs that refresh the agent models of one tenant partition (partitioned like the assets they select)."""
 
 import dagster as dg
 
-from orchestration.lib.partitions import tenant_partitions
 
 #: The dbt models agent data flows through, up to int_agent_runs (and the price seed).
 AGENT_MODELS = dg.AssetSelection.groups(
@@ -17,6 +16,5 @@ AGENT_MODELS = dg.AssetSelection.groups(
 agent_models_job = dg.define_asset_job(
     "agent_models",
     selection=AGENT_MODELS,
-    partitions_def=tenant_partitions,
     description="Rebuild one tenant's agent models (staging → int_agent_runs) from the raw agent tables.",
 )
