@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from pulse import control
 from pulse.db import admin_engine, database_url
+from pulse.services import start_service, stop_service
 from pulse.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -109,43 +110,23 @@ def seed_demo(settings: Settings, sandbox_url: str, tenants: tuple[DemoTenant, .
                     secret_key=settings.secret_key,
                     actor=ACTOR,
                 )
+            if not control.list_sources(conn, tenant.slug, type="agent_platform"):
+                control.add_source(
+                    conn,
+                    tenant.slug,
+                    "agent_platform",
+                    "agent_platform",
+                    sandbox_url,
+                    credentials={"token": f"aps_sandbox_{tenant.slug}"},
+                    config={},
+                    secret_key=settings.secret_key,
+                    actor=ACTOR,
+                )
         for user in PLATFORM_USERS:
             control.add_user(conn, user.email, user.name, actor=ACTOR)
         control.grant_role(conn, PLATFORM_USERS[0].email, "platform_admin", actor=ACTOR)
         for tenant in tenants[:2]:
             control.grant_role(conn, PLATFORM_USERS[1].email, "account_manager", actor=ACTOR, tenant_id=tenant.slug)
-
-
-def _start_service(argv: list[str], env: dict[str, str], logfile: Path) -> subprocess.Popen[bytes]:
-    """Start a long-running child in its own session with default signal handling."""
-
-    def restore_signals() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-    handle = open(logfile, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-    return subprocess.Popen(
-        argv,
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        preexec_fn=restore_signals,
-        start_new_session=True,
-    )
-
-
-def _stop_service(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
-    except ProcessLookupError:
-        pass
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -207,7 +188,7 @@ def run_demo(settings: Settings, *, serve: bool, dagster_port: int = 3000, strea
         logs = settings.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         children.append(
-            _start_service(
+            start_service(
                 [
                     str(bin_dir / "dagster"),
                     "dev",
@@ -223,7 +204,7 @@ def run_demo(settings: Settings, *, serve: bool, dagster_port: int = 3000, strea
             )
         )
         children.append(
-            _start_service(
+            start_service(
                 [
                     str(bin_dir / "streamlit"),
                     "run",
@@ -250,7 +231,7 @@ def run_demo(settings: Settings, *, serve: bool, dagster_port: int = 3000, strea
         return 0
     finally:
         for child in children:
-            _stop_service(child)
+            stop_service(child)
         sandbox.stop()
         if cluster is not None and not db_was_running:
             cluster.stop()

@@ -70,9 +70,26 @@ def _load_github(settings: Settings, source: control.Source, credentials: dict[s
     return row_counts(info)
 
 
+def _load_agent_platform(settings: Settings, source: control.Source, credentials: dict[str, Any]) -> dict[str, int]:
+    from connectors.agent_platform import agent_platform_source
+    from connectors.agent_platform.pipeline import load_agent_platform, row_counts
+
+    dlt_source = agent_platform_source(
+        base_url=source.base_url, token=str(credentials.get("token", "")), source_name=source.name
+    )
+    info = load_agent_platform(
+        tenant_slug=source.tenant_id,
+        credentials_url=database_url(settings),
+        source=dlt_source,
+        pipelines_dir=str(settings.dlt_dir),
+    )
+    return row_counts(info)
+
+
 #: Connector entry points by source type: (settings, source, credentials) -> rows by table.
 LOADERS: dict[str, Callable[[Settings, control.Source, dict[str, Any]], dict[str, int]]] = {
     "github": _load_github,
+    "agent_platform": _load_agent_platform,
 }
 
 

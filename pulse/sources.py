@@ -27,4 +27,9 @@ def check_source(source: Source, credentials: dict[str, Any]) -> CheckResult:
         )
         prefix = f"source {source.source_id} ({source.name}, github)"
         return CheckResult(ok, f"{prefix}: {message}")
+    if source.type == "agent_platform":
+        from connectors.agent_platform import check_connection as check_agent_platform
+
+        ok, message = check_agent_platform(base_url=source.base_url, token=str(credentials.get("token", "")))
+        return CheckResult(ok, f"source {source.source_id} ({source.name}, agent_platform): {message}")
     return CheckResult(False, f"source {source.source_id}: no connection check for type {source.type!r} yet")

@@ -3,6 +3,10 @@
 ``Authorization: Bearer ghs_sandbox_<tenant>`` (or ``token …``) picks the tenant; each tenant
 sees only its own organisation ``<tenant>-eng``. Every answer carries GitHub's rate-limit
 headers. :class:`SandboxFaults` makes the next requests fail the ways GitHub fails.
+
+Under ``/agent-platform/`` the same server speaks the agent platform's runs API
+(``connectors/sandbox/agent_platform``), with ``Bearer aps_sandbox_<tenant>`` tokens, the
+same faults (as the agent platform answers them: 429s and 500s) and its own rate-limit window.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from connectors.sandbox.agent_platform import api as agent_api
+from connectors.sandbox.agent_platform.world import AdvanceResult, AgentPlatformWorld, agent_platform_world
 from connectors.sandbox.github.api import ApiRequest, ApiResponse, error, handle
 from connectors.sandbox.github.world import GitHubWorld, TouchResult, github_world, truncate_to_day
 
@@ -61,6 +67,9 @@ class SandboxFaults:
     malformed_pull_request: bool = False
     """While set, pull request lists carry one broken item (no ``number``, a ``created_at``
     that is no timestamp): :meth:`GitHubWorld.malformed_target` of the tenant."""
+    malformed_run: bool = False
+    """While set, agent-platform run lists carry one broken item (no user email, a
+    ``started_at`` that is no timestamp): :meth:`AgentPlatformWorld.malformed_target`."""
     path_contains: str | None = None
 
     def reset(self) -> None:
@@ -131,6 +140,7 @@ class SandboxServer:
         self._clock = self.now
         self._advances: list[tuple[datetime, int]] = []
         self._worlds: dict[str, GitHubWorld] = {}
+        self._agent_worlds: dict[str, AgentPlatformWorld] = {}
         self._windows: dict[str, _RateWindow] = {}
         self._lock = threading.RLock()
         self._httpd: _SandboxHTTPServer | None = None
@@ -204,6 +214,25 @@ class SandboxServer:
     def locked(self) -> threading.RLock:
         return self._lock
 
+    def agent_world(self, tenant: str) -> AgentPlatformWorld:
+        """The live agent-platform world of ``tenant`` (generated on first use, advances applied)."""
+        with self._lock:
+            world = self._agent_worlds.get(tenant)
+            if world is None:
+                world = agent_platform_world(tenant, self.seed, self.now, self.scale)
+                for at, _ in self._advances:
+                    world.advance(at=at)
+                self._agent_worlds[tenant] = world
+            return world
+
+    def advance_agent_runs(self, tenant: str, new_runs: int = 2) -> AdvanceResult:
+        """Finish ``tenant``'s queued and running agent runs and start ``new_runs`` more; every
+        change gets an ``updated_at`` later than anything before."""
+        with self._lock:
+            world = self.agent_world(tenant)
+            self._clock = max(self._clock, world.clock) + timedelta(hours=1)
+            return world.advance(at=self._clock, new_runs=new_runs)
+
     def touch_pull_requests(self, tenant: str, n: int = 3) -> TouchResult:
         """Update ``n`` of ``tenant``'s pull requests (reviews, merges, pushes) and open a new
         one; every change gets an ``updated_at`` later than anything before."""
@@ -216,8 +245,11 @@ class SandboxServer:
         """Move the sandbox clock ``days`` ahead and touch ``touches_per_tenant`` pull requests
         of every tenant (those generated later get the same changes when they first appear)."""
         with self._lock:
-            self._clock = max([self._clock, *(w.clock for w in self._worlds.values())]) + timedelta(days=days)
+            clocks = [w.clock for w in self._worlds.values()] + [w.clock for w in self._agent_worlds.values()]
+            self._clock = max([self._clock, *clocks]) + timedelta(days=days)
             self._advances.append((self._clock, touches_per_tenant))
+            for agent_world in self._agent_worlds.values():
+                agent_world.advance(at=self._clock)
             return {slug: world.touch(touches_per_tenant, at=self._clock) for slug, world in self._worlds.items()}
 
     # -- request bookkeeping ----------------------------------------------------------
@@ -257,6 +289,8 @@ class SandboxServer:
         parts = urlsplit(target)
         path = parts.path
         query = parse_qsl(parts.query, keep_blank_values=True)
+        if path.startswith(agent_api.PREFIX + "/"):
+            return self._dispatch_agent_platform(method, target, path, query, headers)
         tenant = _tenant_from(headers.get("authorization"))
         fault: str | None = None
         extra: dict[str, str] = {}
@@ -318,6 +352,48 @@ class SandboxServer:
         if response.status == 200:
             out["etag"] = f'W/"{hashlib.sha256(body).hexdigest()}"'
             out["cache-control"] = "private, max-age=60, s-maxage=60"
+        with self._lock:
+            self.requests.append(RequestRecord(method, target, response.status, tenant, fault))
+        return response.status, out, body
+
+    def _dispatch_agent_platform(
+        self, method: str, target: str, path: str, query: list[tuple[str, str]], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """The agent platform's API: its tokens, errors and headers; GitHub's faults as 429/500."""
+        tenant = agent_api.tenant_from(headers.get("authorization"))
+        fault: str | None = None
+        extra: dict[str, str] = {}
+        if tenant is None:
+            rate, _ = self._rate_headers("agent-platform:anonymous", count=False)
+            response = agent_api.error(401, "unauthorized", "missing or invalid API token")
+        else:
+            with self._lock:
+                fault = self.faults.take(path)
+                malformed = self.faults.malformed_run
+            primary = fault == "primary_rate_limit_once"
+            rate, over = self._rate_headers(agent_api.token_for(tenant), count=True, exhausted_now=primary)
+            if primary or over or fault in ("secondary_rate_limit_once", "secondary_rate_limit_no_retry_after"):
+                fault = fault or "quota_exhausted"
+                response = agent_api.error(429, "rate_limited", "too many requests; slow down")
+                if fault == "secondary_rate_limit_once":
+                    extra["Retry-After"] = "1"
+            elif fault == "server_errors":
+                response = agent_api.error(500, "internal", "internal error")
+            elif method not in ("GET", "HEAD"):
+                response = agent_api.error(405, "method_not_allowed", f"{method} is not allowed here")
+            else:
+                with self._lock:
+                    response = agent_api.handle(self.agent_world(tenant), path, query, malformed_run=malformed)
+        body = json.dumps(response.body, separators=(",", ":")).encode()
+        out = {
+            "Content-Type": "application/json",
+            "X-Request-Id": uuid.uuid4().hex,
+            "X-RateLimit-Limit": rate["x-ratelimit-limit"],
+            "X-RateLimit-Remaining": rate["x-ratelimit-remaining"],
+            "X-RateLimit-Reset": rate["x-ratelimit-reset"],
+            **response.headers,
+            **extra,
+        }
         with self._lock:
             self.requests.append(RequestRecord(method, target, response.status, tenant, fault))
         return response.status, out, body

@@ -26,7 +26,7 @@ class PulseDltTranslator(DagsterDltTranslator):
         return spec.replace_attributes(
             key=dg.AssetKey(["raw", self.source_type, resource.name]),
             deps=deps,
-            group_name=f"ingest_{self.source_type}",
+            group_name="ingest_agents" if self.source_type.startswith("agent") else f"ingest_{self.source_type}",
             description=f"Raw {resource.name} from {self.source_type}, one schema per tenant "
             f"(raw_{self.source_type}__<tenant>).",
         )

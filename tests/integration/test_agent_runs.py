@@ -21,6 +21,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from sqlalchemy import text
 
+from connectors.sandbox import SandboxServer
+from orchestration.defs.agents.schedules import agent_platform_schedule
 from orchestration.defs.agents.sensors import agent_data_sensor
 from orchestration.lib.instance import ensure_dagster_home
 from orchestration.lib.resources import PulseWarehouse
@@ -257,3 +259,51 @@ def test_the_sensor_asks_for_a_refresh_once_per_arrival(settings: Settings, tena
     )
     assert isinstance(again, dg.SensorResult)
     assert tenant not in [request.partition_key for request in again.run_requests or []]
+
+
+def test_agent_platform_runs_reach_int_agent_runs_through_the_scheduled_job(
+    settings: Settings, sandbox: SandboxServer
+) -> None:
+    slug = "agt_plat"
+    with admin_engine(settings).begin() as conn:
+        control.add_tenant(conn, slug, "Agent platform", actor="test")
+        control.add_source(
+            conn,
+            slug,
+            "agent_platform",
+            "agents",
+            sandbox.url,
+            credentials={"token": f"aps_sandbox_{slug}"},
+            config={},
+            secret_key=settings.secret_key,
+            actor="test",
+        )
+    ensure_dagster_home(settings)
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("tenant", [slug])
+
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 11, 22, 3, 0, tzinfo=UTC),
+        resources={"warehouse": PulseWarehouse()},
+    ) as context:
+        requests = agent_platform_schedule(context)
+    assert isinstance(requests, list)
+    assert [r.partition_key for r in requests if r.partition_key == slug] == [slug]
+
+    result = (
+        load_definitions()
+        .resolve_job_def("agent_platform_sync")
+        .execute_in_process(partition_key=slug, instance=instance, raise_on_error=False)
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+    world = sandbox.agent_world(slug)
+    found = runs(settings, slug)
+    assert len(found) == world.counts()["runs"]
+    in_flight = {f"agent_platform:{run.id}" for run in world.in_flight()}
+    assert {key for key, row in found.items() if row["is_running"]} == in_flight
+    reported = [r for r in world.runs.values() if r.cost_usd is not None and r.is_finished]
+    sample = reported[0]
+    assert float(found[f"agent_platform:{sample.id}"]["cost_usd"]) == pytest.approx(sample.cost_usd, abs=1e-6)
+    assert found[f"agent_platform:{sample.id}"]["cost_source"] == "reported"

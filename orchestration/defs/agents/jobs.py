@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-
 #: The dbt models agent data flows through, up to int_agent_runs (and the price seed).
 AGENT_MODELS = dg.AssetSelection.groups(
     "staging_claude_code",
@@ -17,4 +16,10 @@ agent_models_job = dg.define_asset_job(
     "agent_models",
     selection=AGENT_MODELS,
     description="Rebuild one tenant's agent models (staging → int_agent_runs) from the raw agent tables.",
+)
+
+agent_platform_job = dg.define_asset_job(
+    "agent_platform_sync",
+    selection=dg.AssetSelection.assets(dg.AssetKey(["raw", "agent_platform", "runs"])) | AGENT_MODELS,
+    description="Pull one tenant's agent-platform runs, then rebuild its agent models.",
 )

@@ -12,6 +12,7 @@ import dlt
 from dagster import AssetExecutionContext
 from dagster_dlt import dlt_assets
 
+from connectors.agent_platform import agent_platform_source
 from connectors.github import github_source
 from orchestration.lib.partitions import tenant_partitions
 from orchestration.lib.resources import PulseWarehouse
@@ -41,6 +42,20 @@ def materialize_results(
         )
 
 
+def load_and_report(
+    context: AssetExecutionContext, warehouse: PulseWarehouse, source_type: str
+) -> Iterator[dg.MaterializeResult]:
+    """Load the partition tenant's sources of one type; fail the step naming each failed source."""
+    try:
+        loads = load_tenant_sources(warehouse.settings(), context.partition_key, source_type)
+    except IngestError as exc:
+        raise dg.Failure(
+            description=str(exc),
+            metadata={"failed_sources": ", ".join(load.source_name for load in exc.loads if not load.ok)},
+        ) from exc
+    yield from materialize_results(context, source_type, loads)
+
+
 @dlt_assets(
     dlt_source=github_source(base_url="https://api.github.com", token="", org="template"),
     dlt_pipeline=dlt.pipeline(pipeline_name="github_template", destination="postgres", dataset_name="raw_github"),
@@ -51,11 +66,19 @@ def materialize_results(
 )
 def github_raw(context: AssetExecutionContext, warehouse: PulseWarehouse) -> Iterator[dg.MaterializeResult]:
     """Pull requests, reviews, commits and check runs of the tenant's GitHub sources."""
-    try:
-        loads = load_tenant_sources(warehouse.settings(), context.partition_key, "github")
-    except IngestError as exc:
-        raise dg.Failure(
-            description=str(exc),
-            metadata={"failed_sources": ", ".join(load.source_name for load in exc.loads if not load.ok)},
-        ) from exc
-    yield from materialize_results(context, "github", loads)
+    yield from load_and_report(context, warehouse, "github")
+
+
+@dlt_assets(
+    dlt_source=agent_platform_source(base_url="https://agents.example", token=""),
+    dlt_pipeline=dlt.pipeline(
+        pipeline_name="agent_platform_template", destination="postgres", dataset_name="raw_agent_platform"
+    ),
+    name="agent_platform",
+    dagster_dlt_translator=PulseDltTranslator("agent_platform"),
+    partitions_def=tenant_partitions,
+    pool="ingest_agent_platform",
+)
+def agent_platform_raw(context: AssetExecutionContext, warehouse: PulseWarehouse) -> Iterator[dg.MaterializeResult]:
+    """Agent runs from the tenant's agent-platform sources (runs still in progress are updated later)."""
+    yield from load_and_report(context, warehouse, "agent_platform")
