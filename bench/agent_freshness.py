@@ -170,7 +170,7 @@ def main() -> int:
         "benchmark": "agent_freshness",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "path": "OTLP POST -> raw_claude_code -> dagster dev daemon (agent_data_sensor, 20 s) -> dbt -> int_agent_runs",
+        "path": "OTLP POST -> raw_claude_code -> dagster dev daemon (agent_data_sensor, 10 s) -> dbt -> int_agent_runs",
         "warmup_seconds": round(warmup or 0, 1),
         "samples_seconds": [round(x, 1) for x in latencies],
         "median_seconds": round(statistics.median(latencies), 1),

@@ -9,10 +9,12 @@ connector's own error raised while extracting comes out as itself, not wrapped b
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import cast
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.common.schema.typing import TColumnSchema, TDataType, TTableSchemaColumns
 from dlt.extract.source import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -78,3 +80,24 @@ def row_counts(info: LoadInfo) -> dict[str, int]:
         return {}
     counts: dict[str, int] = normalize.row_counts
     return {table: count for table, count in counts.items() if not table.startswith("_dlt")}
+
+
+#: Where a connector puts items it could not parse, with the reason; the rest of the load goes on.
+QUARANTINE_TABLE = "quarantine"
+
+
+def table_columns(spec: dict[str, TDataType], *, keys: Sequence[str]) -> TTableSchemaColumns:
+    """dlt column hints for a raw table contract: every column typed (so it exists even when all
+    values are null), primary keys not nullable."""
+    columns: TTableSchemaColumns = {}
+    for name, data_type in spec.items():
+        column: TColumnSchema = {"name": name, "data_type": data_type, "nullable": name not in keys}
+        if name in keys:
+            column["primary_key"] = True
+        columns[name] = column
+    return columns
+
+
+QUARANTINE_COLUMNS = table_columns(
+    {"resource": "text", "item_key": "text", "reason": "text", "payload": "json", "seen_at": "timestamp"}, keys=[]
+)

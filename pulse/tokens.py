@@ -42,11 +42,7 @@ def create_token(
     if kind == "agent":
         if not user_email:
             raise control.ControlError("An agent token acts for one user: give --user EMAIL.")
-        user_id = conn.execute(
-            text("select user_id from control.users where email = :e"), {"e": user_email.lower()}
-        ).scalar_one_or_none()
-        if user_id is None:
-            raise control.ControlError(f"No user {user_email!r}; add them first with `pulse user add`.")
+        user_id = control.require_user(conn, user_email)
     token = f"pulse_{kind}_{secrets.token_urlsafe(32)}"
     token_id: int = conn.execute(
         text(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
-from dlt.common.schema.typing import TColumnSchema, TDataType, TTableSchemaColumns
+from dlt.common.schema.typing import TDataType, TTableSchemaColumns
 from dlt.common.schema.utils import normalize_schema_name
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
@@ -32,6 +32,7 @@ from connectors.agent_platform.helpers import (
     quarantine_row,
 )
 from connectors.agent_platform.pipeline import dataset_name, load_agent_platform, pipeline_name, row_counts
+from connectors.loading import QUARANTINE_COLUMNS, QUARANTINE_TABLE, table_columns
 
 __all__ = [
     "COLUMNS",
@@ -52,7 +53,6 @@ __all__ = [
     "row_counts",
 ]
 
-QUARANTINE_TABLE = "quarantine"
 
 #: The raw ``runs`` table contract (dlt data types); the history import lands the same columns.
 RUN_COLUMN_TYPES: dict[str, TDataType] = {
@@ -79,23 +79,10 @@ RUN_COLUMN_TYPES: dict[str, TDataType] = {
 }
 
 
-def _columns(spec: dict[str, TDataType], *, keys: list[str]) -> TTableSchemaColumns:
-    columns: TTableSchemaColumns = {}
-    for name, data_type in spec.items():
-        column: TColumnSchema = {"name": name, "data_type": data_type, "nullable": name not in keys}
-        if name in keys:
-            column["primary_key"] = True
-        columns[name] = column
-    return columns
-
-
 #: The raw table contracts: the dbt staging models read exactly these columns.
 COLUMNS: dict[str, TTableSchemaColumns] = {
-    "runs": _columns(RUN_COLUMN_TYPES, keys=["run_id"]),
-    QUARANTINE_TABLE: _columns(
-        {"resource": "text", "item_key": "text", "reason": "text", "payload": "json", "seen_at": "timestamp"},
-        keys=[],
-    ),
+    "runs": table_columns(RUN_COLUMN_TYPES, keys=["run_id"]),
+    QUARANTINE_TABLE: QUARANTINE_COLUMNS,
 }
 
 

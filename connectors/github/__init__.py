@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dlt
-from dlt.common.schema.typing import TColumnSchema, TDataType, TTableSchemaColumns
+from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.common.schema.utils import normalize_schema_name
 from dlt.extract.hints import TableNameMeta
 from dlt.extract.resource import DltResource
@@ -38,6 +38,7 @@ from connectors.github.helpers import (
     quarantine_row,
 )
 from connectors.github.pipeline import dataset_name, load_github, pipeline_name, row_counts
+from connectors.loading import QUARANTINE_COLUMNS, QUARANTINE_TABLE, table_columns
 
 __all__ = [
     "COLUMNS",
@@ -55,22 +56,10 @@ __all__ = [
     "row_counts",
 ]
 
-QUARANTINE_TABLE = "quarantine"
-
-
-def _columns(spec: dict[str, TDataType], *, keys: Sequence[str]) -> TTableSchemaColumns:
-    columns: TTableSchemaColumns = {}
-    for name, data_type in spec.items():
-        column: TColumnSchema = {"name": name, "data_type": data_type, "nullable": name not in keys}
-        if name in keys:
-            column["primary_key"] = True
-        columns[name] = column
-    return columns
-
 
 #: The raw table contract: the dbt staging models read exactly these columns.
 COLUMNS: dict[str, TTableSchemaColumns] = {
-    "repositories": _columns(
+    "repositories": table_columns(
         {
             "id": "bigint",
             "node_id": "text",
@@ -86,7 +75,7 @@ COLUMNS: dict[str, TTableSchemaColumns] = {
         },
         keys=["id"],
     ),
-    "pull_requests": _columns(
+    "pull_requests": table_columns(
         {
             "id": "bigint",
             "node_id": "text",
@@ -111,7 +100,7 @@ COLUMNS: dict[str, TTableSchemaColumns] = {
         },
         keys=["id"],
     ),
-    "reviews": _columns(
+    "reviews": table_columns(
         {
             "id": "bigint",
             "pull_request_id": "bigint",
@@ -127,7 +116,7 @@ COLUMNS: dict[str, TTableSchemaColumns] = {
         },
         keys=["id"],
     ),
-    "commits": _columns(
+    "commits": table_columns(
         {
             "sha": "text",
             "pull_request_id": "bigint",
@@ -143,7 +132,7 @@ COLUMNS: dict[str, TTableSchemaColumns] = {
         },
         keys=["pull_request_id", "sha"],
     ),
-    "check_runs": _columns(
+    "check_runs": table_columns(
         {
             "id": "bigint",
             "repository_full_name": "text",
@@ -158,10 +147,7 @@ COLUMNS: dict[str, TTableSchemaColumns] = {
         },
         keys=["id"],
     ),
-    QUARANTINE_TABLE: _columns(
-        {"resource": "text", "item_key": "text", "reason": "text", "payload": "json", "seen_at": "timestamp"},
-        keys=[],
-    ),
+    QUARANTINE_TABLE: QUARANTINE_COLUMNS,
 }
 PRIMARY_KEYS = {
     "repositories": ["id"],

@@ -194,6 +194,16 @@ def add_user(conn: Connection, email: str, name: str, *, actor: str, external_su
     return int(user_id)
 
 
+def require_user(conn: Connection, email: str) -> int:
+    """The id of the user with this email; a clear error if there is none."""
+    user_id: int | None = conn.execute(
+        text("select user_id from control.users where email = :e"), {"e": email.strip().lower()}
+    ).scalar_one_or_none()
+    if user_id is None:
+        raise ControlError(f"No user {email!r}; add them first with `pulse user add`.")
+    return user_id
+
+
 def grant_role(
     conn: Connection,
     email: str,
@@ -207,11 +217,7 @@ def grant_role(
         raise ControlError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
     if role != "platform_admin" and tenant_id is None:
         raise ControlError(f"Role {role!r} is scoped to a tenant: give --tenant.")
-    user_id: int | None = conn.execute(
-        text("select user_id from control.users where email = :e"), {"e": email.lower()}
-    ).scalar_one_or_none()
-    if user_id is None:
-        raise ControlError(f"No user {email!r}; add them first with `pulse user add`.")
+    user_id = require_user(conn, email)
     team_id: int | None = None
     if team_slug is not None:
         team_id = conn.execute(

@@ -366,23 +366,48 @@ class UsageFigures:
 
 
 def usage_rows(conn: Connection, identity: AgentIdentity, since: datetime) -> dict[str, UsageFigures]:
-    """Per agent type, the user's runs started since ``since``.
+    """Per agent type, the user's runs started since ``since``, from every route.
 
-    The one query behind the summary: it reads the MCP raw table for now and can move to the
-    unified ``int_agent_runs`` model (same columns, plus tenant_id) without touching callers.
+    Modeled runs come from ``intermediate.int_agent_runs`` (all routes, with computed costs);
+    runs reported here since the last model refresh come straight from the MCP raw table, so
+    an agent sees its report in the summary at once.
     """
+    modeled = conn.execute(text("select to_regclass('intermediate.int_agent_runs')")).scalar() is not None
+    modeled_runs = (
+        "select agent_run_id, agent_type, status, input_tokens, output_tokens, cache_read_tokens, "
+        "cache_write_tokens, cost_usd, started_at, updated_at from intermediate.int_agent_runs "
+        "where tenant_id = :tenant and user_email = :email"
+        if modeled
+        else "select null::text as agent_run_id, null::text as agent_type, null::text as status, "
+        "0::bigint as input_tokens, 0::bigint as output_tokens, 0::bigint as cache_read_tokens, "
+        "0::bigint as cache_write_tokens, null::numeric as cost_usd, null::timestamptz as started_at, "
+        "null::timestamptz as updated_at where false"
+    )
     rows = conn.execute(
         text(
+            f"with modeled as ({modeled_runs}), "
+            "pending as ("
+            "  select 'agent_mcp:' || raw.run_id as agent_run_id, raw.agent_type, raw.status, raw.input_tokens, "
+            "  raw.output_tokens, raw.cache_read_tokens, raw.cache_write_tokens, raw.cost_usd, raw.started_at "
+            f"  from {_table(identity.tenant_id)} as raw where raw.user_email = :email and not exists ("
+            "    select from modeled where modeled.agent_run_id = 'agent_mcp:' || raw.run_id "
+            "    and modeled.updated_at >= raw.updated_at)"
+            "), "
+            "runs as ("
+            "  select agent_run_id, agent_type, status, input_tokens, output_tokens, cache_read_tokens, "
+            "  cache_write_tokens, cost_usd, started_at from modeled "
+            "  where agent_run_id not in (select agent_run_id from pending) "
+            "  union all select * from pending"
+            ") "
             "select agent_type, count(*), "
             "count(*) filter (where status = 'succeeded'), count(*) filter (where status = 'failed'), "
             "count(*) filter (where status = 'cancelled'), "
             "coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
             "coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_write_tokens), 0), "
             "coalesce(sum(cost_usd), 0), count(*) filter (where cost_usd is null) "
-            f"from {_table(identity.tenant_id)} where user_email = :email and started_at >= :since "
-            "group by agent_type order by agent_type"
+            "from runs where started_at >= :since group by agent_type order by agent_type"
         ),
-        {"email": identity.user_email, "since": since},
+        {"tenant": identity.tenant_id, "email": identity.user_email, "since": since},
     ).all()
     figures: dict[str, UsageFigures] = {}
     for row in rows:

@@ -307,3 +307,23 @@ def test_agent_platform_runs_reach_int_agent_runs_through_the_scheduled_job(
     sample = reported[0]
     assert float(found[f"agent_platform:{sample.id}"]["cost_usd"]) == pytest.approx(sample.cost_usd, abs=1e-6)
     assert found[f"agent_platform:{sample.id}"]["cost_source"] == "reported"
+
+
+def test_the_mcp_usage_summary_covers_every_route(settings: Settings, tenant: str) -> None:
+    refresh(settings, tenant)  # the modeled runs: Claude Code prompts p1, p2 and the MCP run r-1
+    store = RunStore(admin_engine(settings))
+    identity = AgentIdentity(tenant, USER, "Ada")
+
+    summary = store.summary(identity, days=3650, now=datetime(2026, 11, 22, tzinfo=UTC))
+
+    # p1 succeeded 0.525 USD; p2 failed, no usage; r-1 succeeded 4.71 USD (1M in, 100k out, cache 200k/40k).
+    assert (summary["runs"], summary["succeeded"], summary["failed"]) == (3, 2, 1)
+    assert summary["success_rate_pct"] == 66.7
+    assert summary["input_tokens"] == 1_010_001
+    assert summary["cache_read_tokens"] == 250_000
+    assert Decimal(str(summary["cost_usd"])) == Decimal("5.235")
+    assert summary["runs_without_cost"] == 1
+    assert {kind: figures["runs"] for kind, figures in summary["by_agent_type"].items()} == {
+        "claude-code": 2,
+        "test-writer": 1,
+    }

@@ -151,3 +151,30 @@ def test_users_and_grants_follow_their_rules() -> None:
             text("select email, role, tenant_id from control.user_grants('lead@people.example')")
         ).all()
     assert [tuple(g) for g in grants] == [("lead@people.example", "team_lead", "cp_people")]
+
+
+@pytest.mark.usefixtures("settings")
+def test_tokens_are_shown_once_stored_hashed_and_revocable() -> None:
+    from pulse.tokens import resolve_token
+
+    pulse("tenant", "add", "cp_tok", "--name", "Tokens")
+    pulse("user", "add", "agent@tok.example", "--name", "Agent", "--role", "member", "--tenant", "cp_tok")
+    code, out = pulse(
+        "token", "create", "--tenant", "cp_tok", "--kind", "agent", "--user", "agent@tok.example", "--name", "laptop"
+    )
+    assert code == 0, out
+    token = out.strip()
+    assert token.startswith("pulse_agent_")
+    code, out = pulse("token", "create", "--tenant", "cp_tok", "--kind", "agent", "--name", "nobody")
+    assert (code, "acts for one user" in out) == (1, True)
+    with admin_engine().connect() as conn:
+        scope = resolve_token(conn, token, "agent")
+        assert scope is not None and (scope.tenant_id, scope.user_email) == ("cp_tok", "agent@tok.example")
+        assert resolve_token(conn, token, "ingest") is None  # a token is good for its own kind only
+        stored = conn.execute(text("select string_agg(t::text, ' ') from control.api_tokens t")).scalar_one()
+        audit = conn.execute(text("select string_agg(t::text, ' ') from control.audit_log t")).scalar_one()
+        token_id = scope.token_id
+    assert token not in stored and token not in audit
+    assert pulse("token", "revoke", str(token_id)) == (0, f"revoked token {token_id}\n")
+    with admin_engine().connect() as conn:
+        assert resolve_token(conn, token, "agent") is None

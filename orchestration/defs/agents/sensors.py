@@ -58,7 +58,7 @@ def refresh_requests(
     return requests, cursor
 
 
-@dg.sensor(job=agent_models_job, minimum_interval_seconds=20, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(job=agent_models_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
 def agent_data_sensor(context: dg.SensorEvaluationContext, warehouse: PulseWarehouse) -> dg.SensorResult:
     """Refresh a tenant's agent models when Claude Code, MCP or imported runs arrive."""
     with warehouse.engine().connect() as conn:
