@@ -13,6 +13,9 @@ DAGSTER_YAML = """\
 telemetry:
   enabled: false
 concurrency:
+  runs:
+    # One run at a time on a laptop: runs the sensors and schedules launch wait their turn.
+    max_concurrent_runs: 1
   pools:
     default_limit: 1
 """
