@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -92,15 +93,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     output: list[str] = []
     running = Demo(process, home, f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{streamlit_port}", output)
 
-    def read_until_banner() -> bool:
+    banner = threading.Event()
+
+    def read_output() -> None:
+        """Keep the demo's output (for failure messages) and notice its banner, line by line."""
         assert process.stdout is not None
-        line = process.stdout.readline()
-        if line:
+        for line in process.stdout:
             output.append(line)
-        return "Pulse demo is running" in line
+            if "Pulse demo is running" in line:
+                banner.set()
+
+    threading.Thread(target=read_output, daemon=True).start()
 
     try:
-        wait_for(read_until_banner, "the demo's banner", running, timeout=600)
+        wait_for(banner.is_set, "the demo's banner", running, timeout=600)
         wait_for(lambda: http_ok(f"{running.dagster}/server_info"), "the Dagster UI", running, timeout=180)
         wait_for(lambda: http_ok(f"{running.streamlit}/_stcore/health"), "Streamlit", running, timeout=120)
         yield running
