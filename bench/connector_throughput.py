@@ -1,9 +1,9 @@
-"""Benchmark: rows per second the GitHub connector lands, sandbox → PostgreSQL over real HTTP.
+"""Benchmark: rows per second a connector lands, sandbox → PostgreSQL over real HTTP.
 
 Starts its own throwaway embedded PostgreSQL and sandbox, loads each tenant in full, then
 once more incrementally after a day of changes, and prints (and records) the figures.
 
-    .venv/bin/python bench/connector_throughput.py [--tenants 3] [--scale 1.0]
+    .venv/bin/python bench/connector_throughput.py [--source github|agent_platform] [--tenants 3] [--scale 1.0]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def free_port() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source", choices=["github", "agent_platform"], default="github")
     parser.add_argument("--tenants", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="sandbox world size (1.0 ≈ 250 PRs per tenant)")
     args = parser.parse_args()
@@ -40,8 +41,13 @@ def main() -> int:
     os.environ.update({"PULSE_HOME": str(home), "PULSE_DB_PORT": str(free_port())})
     os.environ.pop("PULSE_DATABASE_URL", None)
 
+    from dlt.common.pipeline import LoadInfo
+
+    from connectors.agent_platform import agent_platform_source
+    from connectors.agent_platform.pipeline import load_agent_platform
     from connectors.github import github_source
-    from connectors.github.pipeline import load_github, row_counts
+    from connectors.github.pipeline import load_github
+    from connectors.loading import row_counts
     from connectors.sandbox import SandboxServer, token_for
     from pulse.db import database_url
     from pulse.db.embedded import EmbeddedPostgres
@@ -53,6 +59,7 @@ def main() -> int:
     sandbox = SandboxServer(port=0, scale=args.scale, rate_limit=1_000_000).start()
     figures: dict[str, object] = {
         "benchmark": "connector_throughput",
+        "source": args.source,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "tenants": args.tenants,
@@ -61,9 +68,14 @@ def main() -> int:
     try:
 
         def load(tenant: str) -> tuple[int, float]:
-            source = github_source(sandbox.url, token_for(tenant), f"{tenant}-eng")
             started = time.perf_counter()
-            info = load_github(tenant, url, source, pipelines_dir=str(home / "dlt"))
+            info: LoadInfo
+            if args.source == "github":
+                source = github_source(sandbox.url, token_for(tenant), f"{tenant}-eng")
+                info = load_github(tenant, url, source, pipelines_dir=str(home / "dlt"))
+            else:
+                source = agent_platform_source(sandbox.url, f"aps_sandbox_{tenant}")
+                info = load_agent_platform(tenant, url, source, pipelines_dir=str(home / "dlt"))
             return sum(row_counts(info).values()), time.perf_counter() - started
 
         full_rows = 0
@@ -95,7 +107,7 @@ def main() -> int:
         sandbox.stop()
         cluster.stop()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "connector_throughput.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (RESULTS / f"connector_throughput_{args.source}.json").write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 
