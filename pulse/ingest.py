@@ -45,11 +45,6 @@ class IngestError(RuntimeError):
         super().__init__("; ".join(f"{load.error}" for load in failed))
 
 
-def dataset_name(source_type: str, tenant_id: str) -> str:
-    """The raw schema of one tenant and source type, as dbt's union_tenant_sources expects."""
-    return f"raw_{source_type}__{tenant_id}"
-
-
 def _load_github(settings: Settings, source: control.Source, credentials: dict[str, Any]) -> dict[str, int]:
     from connectors.github import github_source
     from connectors.github.pipeline import load_github, row_counts

@@ -7,6 +7,7 @@ Nothing here touches the network or the database; values are resolved lazily.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,6 +17,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Slugs name PostgreSQL schemas (``raw_github__<slug>``), so they stay identifier-safe.
 TENANT_SLUG_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
+
+
+def raw_schema(source_type: str, tenant: str) -> str:
+    """The raw schema of one tenant and source type, ``raw_<source_type>__<tenant>``.
+
+    Every writer of raw data (dlt connectors, the OTLP receiver, the MCP server, the history
+    import) names its schema here, and dbt's ``union_tenant_sources`` reads the same pattern.
+    The slug is checked because the name is interpolated into SQL.
+    """
+    if not re.match(TENANT_SLUG_PATTERN, tenant):
+        raise ValueError(f"Tenant slug {tenant!r} is not a valid slug.")
+    return f"raw_{source_type}__{tenant}"
 
 
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:

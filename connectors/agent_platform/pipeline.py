@@ -7,6 +7,7 @@ from dlt.extract.source import DltSource
 
 from connectors.agent_platform.helpers import AgentPlatformError
 from connectors.loading import row_counts, run_tenant_load
+from pulse.settings import raw_schema
 
 __all__ = ["dataset_name", "load_agent_platform", "pipeline_name", "row_counts"]
 
@@ -16,7 +17,7 @@ def pipeline_name(tenant_slug: str) -> str:
 
 
 def dataset_name(tenant_slug: str) -> str:
-    return f"raw_agent_platform__{tenant_slug}"
+    return raw_schema("agent_platform", tenant_slug)
 
 
 def load_agent_platform(

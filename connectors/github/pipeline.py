@@ -7,6 +7,7 @@ from dlt.extract.source import DltSource
 
 from connectors.github.helpers import GitHubError
 from connectors.loading import row_counts, run_tenant_load
+from pulse.settings import raw_schema
 
 __all__ = ["dataset_name", "load_github", "pipeline_name", "row_counts"]
 
@@ -16,7 +17,7 @@ def pipeline_name(tenant_slug: str) -> str:
 
 
 def dataset_name(tenant_slug: str) -> str:
-    return f"raw_github__{tenant_slug}"
+    return raw_schema("github", tenant_slug)
 
 
 def load_github(

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from connectors.agent_platform import RUN_COLUMN_TYPES, RUN_STATUSES
 from pulse import control
-from pulse.settings import Settings
+from pulse.settings import Settings, raw_schema
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class ImportReport:
 
     def render(self, limit: int = REPORT_REJECTIONS) -> str:
         """The report as the CLI prints it; at most ``limit`` rejected lines one by one."""
-        target = f"raw_agent_import__{self.tenant_id}.{TABLE}"
+        target = f"{dataset_name(self.tenant_id)}.{TABLE}"
         head = "dry run (nothing written): " if self.dry_run else ""
         lines = [
             f"{head}{self.path} ({self.format}) → {target}",
@@ -112,7 +112,7 @@ class ImportReport:
 
 
 def dataset_name(tenant_id: str) -> str:
-    return f"raw_agent_import__{tenant_id}"
+    return raw_schema("agent_import", tenant_id)
 
 
 # -- reading ------------------------------------------------------------------------------

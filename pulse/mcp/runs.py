@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from pulse.settings import raw_schema
+
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
@@ -69,7 +71,7 @@ class RunReport:
 
 def schema_name(tenant_id: str) -> str:
     """The raw schema of a tenant's MCP-reported runs, as dbt's union_tenant_sources expects."""
-    return f"raw_agent_mcp__{tenant_id}"
+    return raw_schema("agent_mcp", tenant_id)
 
 
 def _text(arguments: Mapping[str, Any], name: str, *, required: bool) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from pulse.settings import TENANT_SLUG_PATTERN
+from pulse.settings import raw_schema
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +118,7 @@ class PoolExhausted(RuntimeError):
 
 def schema_name(tenant: str) -> str:
     """The raw schema of a tenant's Claude Code telemetry (slugs are identifier-safe)."""
-    if not re.match(TENANT_SLUG_PATTERN, tenant):
-        raise ValueError(f"Tenant slug {tenant!r} is not a valid slug.")
-    return f"raw_claude_code__{tenant}"
+    return raw_schema("claude_code", tenant)
 
 
 class ConnectionPool:

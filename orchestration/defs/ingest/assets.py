@@ -18,6 +18,7 @@ from orchestration.lib.partitions import tenant_partitions
 from orchestration.lib.resources import PulseWarehouse
 from orchestration.lib.translators import PulseDltTranslator
 from pulse.ingest import IngestError, SourceLoad, load_tenant_sources
+from pulse.settings import raw_schema
 
 
 def materialize_results(
@@ -37,7 +38,7 @@ def materialize_results(
                 "tenant": context.partition_key,
                 "rows_loaded": rows,
                 "sources": ", ".join(load.source_name for load in loads) or "none configured",
-                "dataset": f"raw_{source_type}__{context.partition_key}",
+                "dataset": raw_schema(source_type, context.partition_key),
             },
         )
 
