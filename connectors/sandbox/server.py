@@ -31,6 +31,9 @@ from connectors.sandbox.agent_platform import api as agent_api
 from connectors.sandbox.agent_platform.world import AdvanceResult, AgentPlatformWorld, agent_platform_world
 from connectors.sandbox.github.api import ApiRequest, ApiResponse, error, handle
 from connectors.sandbox.github.world import GitHubWorld, TouchResult, github_world, truncate_to_day
+from connectors.sandbox.tools import ToolRequest, route
+from connectors.sandbox.work.world import HISTORY_DAYS, WorkWorld, work_world
+from connectors.sandbox.work.world import AdvanceResult as WorkAdvance
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,16 @@ SECONDARY_DOCS = (
 def token_for(tenant: str) -> str:
     """The sandbox token of ``tenant`` (``ghs_sandbox_<tenant>``)."""
     return f"ghs_sandbox_{tenant}"
+
+
+GITHUB_FAULTS = (
+    "primary_rate_limit_once",
+    "secondary_rate_limit_once",
+    "secondary_rate_limit_no_retry_after",
+    "server_errors",
+)
+#: The counted faults the tracker and Azure DevOps simulators answer, in the order they are taken.
+TOOL_FAULTS = ("expired_token", "too_many_requests", "server_errors", "slow_responses")
 
 
 @dataclass
@@ -70,22 +83,27 @@ class SandboxFaults:
     malformed_run: bool = False
     """While set, agent-platform run lists carry one broken item (no user email, a
     ``started_at`` that is no timestamp): :meth:`AgentPlatformWorld.malformed_target`."""
+    too_many_requests: int = 0
+    """Requests answered 429 with ``Retry-After: 1`` (the trackers' and Azure DevOps' rate limit)."""
+    slow_responses: int = 0
+    """Requests answered normally after ``slow_seconds`` of silence."""
+    slow_seconds: float = 2.0
+    expired_token: int = 0
+    """Requests answered 401 as the tool answers an expired or revoked token."""
+    malformed_work_item: bool = False
+    """While set, work-item lists carry one broken record (:meth:`WorkWorld.malformed_target`)."""
     path_contains: str | None = None
 
     def reset(self) -> None:
         for spec in fields(self):
             setattr(self, spec.name, spec.default)
 
-    def take(self, path: str) -> str | None:
-        """The fault the request for ``path`` gets (and consumes), if any."""
+    def take(self, path: str, kinds: tuple[str, ...] = GITHUB_FAULTS) -> str | None:
+        """The fault the request for ``path`` gets (and consumes), if any, among ``kinds``
+        (the counted faults the tool answering it knows how to fail with)."""
         if self.path_contains and self.path_contains not in path:
             return None
-        for name in (
-            "primary_rate_limit_once",
-            "secondary_rate_limit_once",
-            "secondary_rate_limit_no_retry_after",
-            "server_errors",
-        ):
+        for name in kinds:
             left = getattr(self, name)
             if left > 0:
                 setattr(self, name, left - 1)
@@ -128,6 +146,8 @@ class SandboxServer:
         *,
         scale: float = 1.0,
         rate_limit: int = 5000,
+        work_scale: float | None = None,
+        history_days: int = HISTORY_DAYS,
     ) -> None:
         self.host = host
         self.port = port
@@ -135,12 +155,16 @@ class SandboxServer:
         self.now = truncate_to_day(now)
         self.scale = scale
         self.rate_limit = rate_limit
+        self.work_scale = scale if work_scale is None else work_scale
+        self.history_days = history_days
+        self.tool_rate_limit = 600  # requests per minute and token, as the trackers count
         self.faults = SandboxFaults()
         self.requests: list[RequestRecord] = []
         self._clock = self.now
         self._advances: list[tuple[datetime, int]] = []
         self._worlds: dict[str, GitHubWorld] = {}
         self._agent_worlds: dict[str, AgentPlatformWorld] = {}
+        self._work_worlds: dict[str, WorkWorld] = {}
         self._windows: dict[str, _RateWindow] = {}
         self._lock = threading.RLock()
         self._httpd: _SandboxHTTPServer | None = None
@@ -199,17 +223,50 @@ class SandboxServer:
     # -- the worlds -------------------------------------------------------------------
 
     def world(self, tenant: str) -> GitHubWorld:
-        """The live world of ``tenant`` (generated on first use, with all advances applied).
+        """The live GitHub world of ``tenant`` (generated on first use, with all advances applied).
 
+        Its pull requests are linked to the tenant's work items (see :meth:`work_world`).
         Read it under :meth:`locked` if requests may be running at the same time."""
         with self._lock:
             world = self._worlds.get(tenant)
             if world is None:
                 world = github_world(tenant, self.seed, self.now, self.scale)
+                self._worlds[tenant] = world
+                self._work_worlds[tenant] = work_world(
+                    world, self.seed, self.now, self.work_scale, history_days=self.history_days
+                )
                 for at, count in self._advances:
                     world.touch(count, at=at)
-                self._worlds[tenant] = world
+                    self._work_worlds[tenant].advance(count, at=at)
             return world
+
+    def work_world(self, tenant: str) -> WorkWorld:
+        """The live planning world of ``tenant``: projects, sprints, work items and their history,
+        which every tracker simulator serves (generated with the GitHub world, advances applied)."""
+        with self._lock:
+            self.world(tenant)
+            return self._work_worlds[tenant]
+
+    def advance_work_items(self, tenant: str, n: int = 3) -> WorkAdvance:
+        """Move ``n`` of ``tenant``'s open work items one status ahead and create one new item;
+        every change is later than anything before."""
+        with self._lock:
+            world = self.work_world(tenant)
+            self._clock = max(self._clock, world.clock) + timedelta(hours=1)
+            return world.advance(n, at=self._clock)
+
+    def rate_window(self, key: str, limit: int, seconds: int = 60) -> tuple[int, int, int]:
+        """Count one request of ``key`` in a fixed window: ``(limit, remaining, reset epoch)``;
+        remaining is -1 once the window's quota was already used up (answer 429)."""
+        now = int(time.time())
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None or window.reset <= now:
+                window = self._windows[key] = _RateWindow(reset=now + seconds)
+            if window.used >= limit:
+                return limit, -1, window.reset
+            window.used += 1
+            return limit, limit - window.used, window.reset
 
     def locked(self) -> threading.RLock:
         return self._lock
@@ -246,10 +303,13 @@ class SandboxServer:
         of every tenant (those generated later get the same changes when they first appear)."""
         with self._lock:
             clocks = [w.clock for w in self._worlds.values()] + [w.clock for w in self._agent_worlds.values()]
+            clocks += [w.clock for w in self._work_worlds.values()]
             self._clock = max([self._clock, *clocks]) + timedelta(days=days)
             self._advances.append((self._clock, touches_per_tenant))
             for agent_world in self._agent_worlds.values():
                 agent_world.advance(at=self._clock)
+            for planning in self._work_worlds.values():
+                planning.advance(touches_per_tenant, at=self._clock)
             return {slug: world.touch(touches_per_tenant, at=self._clock) for slug, world in self._worlds.items()}
 
     # -- request bookkeeping ----------------------------------------------------------
@@ -284,11 +344,24 @@ class SandboxServer:
         )
 
     def _dispatch(
-        self, method: str, target: str, headers: dict[str, str], host: str
+        self, method: str, target: str, headers: dict[str, str], host: str, body: bytes = b""
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
         path = parts.path
         query = parse_qsl(parts.query, keep_blank_values=True)
+        routed = route(path)
+        if routed is not None:
+            prefix, api = routed
+            tool_request = ToolRequest(
+                method=method, path=path[len(prefix) :] or "/", query=query, headers=headers, body=body,
+                base_url=f"http://{host}{prefix}",
+            )  # fmt: skip
+            response = api.handle(self, tool_request)
+            out_body = response.encoded()
+            out = {"content-type": "application/json; charset=utf-8", **response.headers}
+            with self._lock:
+                self.requests.append(RequestRecord(method, target, response.status, response.tenant, response.fault))
+            return response.status, out, out_body
         if path.startswith(agent_api.PREFIX + "/"):
             return self._dispatch_agent_platform(method, target, path, query, headers)
         tenant = _tenant_from(headers.get("authorization"))
@@ -428,12 +501,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
+        payload = self.rfile.read(length) if length else b""
         headers = {key.lower(): value for key, value in self.headers.items()}
         host = headers.get("host") or f"{self.server.sandbox.host}:{self.server.sandbox.port}"
         try:
-            status, out, body = self.server.sandbox._dispatch(method, self.path, headers, host)
+            status, out, body = self.server.sandbox._dispatch(method, self.path, headers, host, payload)
         except Exception:  # a sandbox bug must still answer, like GitHub's 500
             log.exception("sandbox failed on %s %s", method, self.path)
             status, out, body = 500, {"content-type": "application/json; charset=utf-8"}, b'{"message":"Server Error"}'
