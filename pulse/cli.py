@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
@@ -205,13 +206,27 @@ def user_add(email: str, name: str, role: str | None, tenant_id: str | None, tea
 # -- sources ------------------------------------------------------------------------------
 
 
+#: Source config keys that hold lists (comma-separated on the command line).
+LIST_CONFIG_KEYS = frozenset({"repositories", "projects", "space_ids"})
+
+
+def _parse_pairs(pairs: tuple[str, ...], hint: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=hint)
+        out[key.strip()] = value
+    return out
+
+
 def _parse_config(pairs: tuple[str, ...]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--config")
         key, value = pair.split("=", 1)
-        config[key.strip()] = [v for v in value.split(",") if v] if key.strip() == "repositories" else value
+        config[key.strip()] = [v for v in value.split(",") if v] if key.strip() in LIST_CONFIG_KEYS else value
     return config
 
 
@@ -227,8 +242,17 @@ def source() -> None:
 @click.option("--base-url", required=True, help="API base URL, e.g. https://api.github.com")
 @click.option("--token-env", help="Read the token from this environment variable.")
 @click.option("--config", "config_pairs", multiple=True, help="KEY=VALUE, e.g. org=acme-eng (repeatable).")
+@click.option(
+    "--credential", "credential_pairs", multiple=True, help="More credentials as KEY=VALUE, e.g. email=bot@acme.com."
+)
 def source_add(
-    tenant_id: str, source_type: str, name: str, base_url: str, token_env: str | None, config_pairs: tuple[str, ...]
+    tenant_id: str,
+    source_type: str,
+    name: str,
+    base_url: str,
+    token_env: str | None,
+    config_pairs: tuple[str, ...],
+    credential_pairs: tuple[str, ...],
 ) -> None:
     """Add a source. The token is read from --token-env or prompted for (hidden); it is stored encrypted."""
     if token_env:
@@ -246,7 +270,7 @@ def source_add(
             source_type,
             name,
             base_url,
-            credentials={"token": token},
+            credentials={**_parse_pairs(credential_pairs, "--credential"), "token": token},
             config=config,
             secret_key=settings.secret_key,
             actor=actor(),
@@ -268,6 +292,60 @@ def source_list(tenant_id: str | None) -> None:
         )
         if s.last_sync_error:
             click.echo(f"\t  last error: {s.last_sync_error}")
+
+
+def _find_source(conn: Any, tenant_id: str, ref: str) -> control.Source:
+    sources = control.list_sources(conn, tenant_id)
+    found = [s for s in sources if str(s.source_id) == ref or s.name == ref]
+    if not found:
+        names = ", ".join(f"{s.source_id} ({s.name})" for s in sources) or "none"
+        raise click.ClickException(f"tenant {tenant_id!r} has no source {ref!r}; its sources: {names}")
+    return found[0]
+
+
+@source.command("discover")
+@click.argument("source_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Show the proposal without storing it.")
+def source_discover(source_id: int, dry_run: bool) -> None:
+    """Propose field mappings (story points, sprint, DMT fields) from the tool's field metadata and store them."""
+    from pulse.fieldmap import as_json
+    from pulse.sources import DiscoveryError, discover
+
+    settings = get_settings()
+    with transaction(settings) as conn:
+        src = control.get_source(conn, source_id)
+        credentials = control.source_credentials(conn, source_id, settings.secret_key)
+    try:
+        proposal = discover(src, credentials)
+    except DiscoveryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, mapping in proposal.mappings.items():
+        click.echo(f"{name}\t{mapping.field_id}\t{mapping.field_name}\t(by {mapping.method})")
+    for name in proposal.missing:
+        click.echo(f"{name}\t-\tnot found; set it with `pulse source map {source_id} {name} FIELD_ID`")
+    if not dry_run:
+        with transaction(settings) as conn:
+            control.set_field_mappings(conn, source_id, as_json(proposal), actor=actor())
+        click.echo(f"stored {len(proposal.mappings)} mappings on source {source_id}")
+
+
+@source.command("map")
+@click.argument("source_id", type=int)
+@click.argument("canonical")
+@click.argument("field_id")
+@click.option("--field-name", default="", help="The field's display name, for the record.")
+def source_map(source_id: int, canonical: str, field_id: str, field_name: str) -> None:
+    """Override one field mapping (kept by later discoveries), e.g. `map 3 story_points customfield_10016`."""
+    from pulse.fieldmap import override
+
+    with transaction(get_settings()) as conn:
+        src = control.get_source(conn, source_id)
+        try:
+            mappings = override(src.field_mappings, canonical, field_id, field_name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="CANONICAL") from exc
+        control.set_field_mappings(conn, source_id, mappings, actor=actor())
+    click.echo(f"source {source_id}: {canonical} -> {field_id}")
 
 
 @source.command("test")
@@ -341,14 +419,31 @@ def sandbox_serve(host: str, port: int, seed: int) -> None:
 
 @main.command("sync")
 @click.option("--tenant", "tenant_id", required=True)
-def sync(tenant_id: str) -> None:
-    """Materialize every asset of a tenant's partition in-process (recorded in Dagster)."""
-    from orchestration.lib.run import materialize_tenant
+@click.option("--source", "source_ref", help="Only this source (its id or name), and the models downstream.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="Backfill from this day (UTC).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Backfill up to this day (exclusive).")
+def sync(tenant_id: str, source_ref: str | None, start: datetime | None, end: datetime | None) -> None:
+    """Materialize a tenant's partition in-process (recorded in Dagster): every asset, or one
+    source for a date window (`--source S --from D1 --to D2`) and the models downstream of it."""
+    from orchestration.lib.run import SourceBackfill, materialize_tenant
 
     settings = get_settings()
+    backfill = None
     with transaction(settings) as conn:
         control.require_tenant(conn, tenant_id)
-    outcome = materialize_tenant(settings, tenant_id)
+        if source_ref is not None:
+            src = _find_source(conn, tenant_id, source_ref)
+            backfill = SourceBackfill(
+                src.type,
+                src.name,
+                start.date().isoformat() if start else None,
+                end.date().isoformat() if end else None,
+            )
+        elif start or end:
+            raise click.UsageError("--from/--to need --source: a backfill window belongs to one source")
+    if start and end and start >= end:
+        raise click.UsageError(f"--from {start:%Y-%m-%d} must be before --to {end:%Y-%m-%d}")
+    outcome = materialize_tenant(settings, tenant_id, backfill)
     if not outcome.success:
         raise click.ClickException(
             f"sync of {tenant_id} failed (Dagster run {outcome.run_id}, steps {', '.join(outcome.failed_steps)}):\n"

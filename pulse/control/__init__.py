@@ -399,3 +399,23 @@ def record_sync_result(conn: Connection, source_id: int, *, error: str | None, a
             "last_sync_error": after.last_sync_error,
         },
     )
+
+
+def set_field_mappings(conn: Connection, source_id: int, mappings: dict[str, Any], *, actor: str) -> Source:
+    """Store a source's field mappings (``pulse.fieldmap`` format); audited with old and new."""
+    before = get_source(conn, source_id)
+    conn.execute(
+        text("update control.sources set field_mappings = cast(:m as jsonb), updated_at = now() where source_id = :id"),
+        {"id": source_id, "m": json.dumps(mappings, sort_keys=True)},
+    )
+    audit(
+        conn,
+        actor=actor,
+        action="source.field_mappings",
+        entity_type="source",
+        entity_id=str(source_id),
+        tenant_id=before.tenant_id,
+        old={"field_mappings": before.field_mappings},
+        new={"field_mappings": mappings},
+    )
+    return get_source(conn, source_id)
