@@ -18,6 +18,10 @@ below ``{sandbox}/azure``; the first path segment is the organisation, which for
 * :func:`take_fault` — the injected faults of ``server.faults`` (``TOOL_FAULTS``), answered
   as Azure DevOps answers them.
 * :func:`begin` — all of the above in the order a handler needs them.
+* :func:`project_name`, :func:`project_guid`, :func:`repository_guid`,
+  :func:`pull_request_id` — the ids both simulators render, so that a work item's
+  ``ArtifactLink`` to a pull request (``vstfs:///Git/PullRequestId/<project>%2F<repo>%2F<id>``)
+  names the pull request the Git simulator serves.
 
 Keep these signatures stable: another simulator imports them.
 """
@@ -38,10 +42,14 @@ from connectors.sandbox.tools import (
 )
 
 if TYPE_CHECKING:
+    from connectors.sandbox.github.world import GitHubWorld, PullRequest
     from connectors.sandbox.server import SandboxServer
+    from connectors.sandbox.work.world import Project
 
 #: The counted faults Azure DevOps answers (the same names as ``server.TOOL_FAULTS``).
 AZURE_FAULTS = ("expired_token", "too_many_requests", "server_errors", "slow_responses")
+#: Pull request ids of one repository occupy a block this large (see :func:`pull_request_id`).
+PULL_REQUESTS_PER_REPOSITORY = 100_000
 #: Headers X-RateLimit-* are sent once fewer than this share of the window is left.
 RATE_HEADER_THRESHOLD = 0.2
 
@@ -61,6 +69,30 @@ _TYPE_NAMES = {
 def organisation_of(tenant: str) -> str:
     """The Azure DevOps organisation of ``tenant`` (``<tenant>-eng``)."""
     return f"{tenant}-eng"
+
+
+def project_name(project: Project) -> str:
+    """The Azure DevOps project of a planning-world project: its key (``PLAT``); its default
+    team is ``"<name> Team"``."""
+    return project.key
+
+
+def project_guid(tenant: str, name: str) -> str:
+    """The stable GUID of ``tenant``'s Azure DevOps project ``name``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"azure-project:{tenant}:{name}"))
+
+
+def repository_guid(repo_id: int) -> str:
+    """The stable GUID of the Git repository rendering the GitHub world's repository ``repo_id``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"azure-repository:{repo_id}"))
+
+
+def pull_request_id(world: GitHubWorld, pr: PullRequest) -> int:
+    """The organisation-wide ``pullRequestId`` of a GitHub-world pull request: its number made
+    unique by its repository's position among the tenant's repositories (ordered by id)."""
+    ids = sorted(repo.id for repo in world.repos)
+    position = ids.index(pr.repo.id) if pr.repo.id in ids else 0
+    return position * PULL_REQUESTS_PER_REPOSITORY + pr.number
 
 
 def org_from_path(path: str) -> str:
