@@ -80,3 +80,31 @@
     $$
     {%- endif -%}
 {%- endmacro %}
+
+{% macro as_of() -%}
+    {#- The moment "now" means in a build: var as_of when set (a re-run for a past window gives
+        identical results), else the start of the dbt run. Open intervals (still blocked, still
+        in progress) are measured up to it. -#}
+    {%- if var('as_of', none) is not none -%}
+    '{{ var("as_of") }}'::timestamptz
+    {%- else -%}
+    '{{ run_started_at.isoformat() }}'::timestamptz
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Views never filter by tenant: a view is created once and read by everyone, so a filter
+    baked in by one partition's build would hide every other tenant. Models that are built per
+    tenant partition (incremental, delete-then-insert) filter where they read. -#}
+
+{% macro and_tenant(alias=none) -%}
+    {#- tenant_filter() for a query that already has a where clause. -#}
+    {%- if var('tenant_id') is not none -%}
+    and {% if alias %}{{ alias }}.{% endif %}tenant_id = '{{ var("tenant_id") }}'
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro per_tenant_table() -%}
+    {#- Config of an intermediate model stored as a table and rebuilt per tenant partition, as the
+        marts are (delete the partition's rows, insert them anew, in one transaction). -#}
+    {{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_tenant_partition() }}") }}
+{%- endmacro %}

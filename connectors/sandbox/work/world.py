@@ -434,7 +434,7 @@ def work_world(
             end = start + timedelta(days=SPRINT_DAYS)
             start_at = start + timedelta(hours=9, minutes=rng.randint(0, 50))
             end_at = end + timedelta(hours=9)
-            completed = end_at + timedelta(hours=rng.uniform(-2, 8)) if end_at + timedelta(hours=8) < day else None
+            completed = end_at + timedelta(hours=rng.uniform(0.1, 8)) if end_at + timedelta(hours=8) < day else None
             if completed is not None:
                 completed = completed.replace(microsecond=0)
             world.sprints.append(Sprint(sprint_id, project.key, number, start_at, end_at, completed))

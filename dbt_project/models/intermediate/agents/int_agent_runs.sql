@@ -18,6 +18,7 @@ runs as (
         tenant_id, agent_run_id, origin, agent_type, user_email, team_name, status, model_name,
         model_version, started_at, ended_at, updated_at, error_category, error_message
     from {{ ref('int_claude_code_runs') }}
+    {{ tenant_filter() }}
 ),
 
 usage as (
@@ -37,6 +38,7 @@ usage as (
         count(reported_cost_usd) as reported_lines,
         count(cost_usd) as costed_lines
     from {{ ref('int_agent_usage_lines') }}
+    {{ tenant_filter() }}
     group by tenant_id, agent_run_id
 )
 

@@ -12,7 +12,6 @@ reported_runs as (
         tenant_id, agent_run_id, model_name, coalesce(started_at, updated_at) as used_at,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reported_cost_usd
     from {{ ref('stg_' ~ source_type ~ '__runs') }}
-    {{ tenant_filter() }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),

@@ -12,9 +12,6 @@ events as (
     from {{ ref('stg_claude_code__events') }}
     where (prompt_id is not null or session_id is not null)
         and event_name in ('user_prompt', 'api_request', 'api_error', 'tool_result')
-    {%- if var('tenant_id') is not none %}
-        and tenant_id = '{{ var("tenant_id") }}'
-    {%- endif %}
 ),
 
 runs as (

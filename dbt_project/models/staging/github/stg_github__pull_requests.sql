@@ -2,7 +2,7 @@ with
 
 source as (
     {{ union_tenant_sources(source('github', 'pull_requests'), 'github', [
-        'id', 'node_id', 'repository_full_name', 'number', 'title', 'state', 'is_draft',
+        'id', 'node_id', 'repository_full_name', 'number', 'title', 'body', 'state', 'is_draft',
         'author_login', 'head_ref', 'base_ref', 'created_at', 'updated_at', 'closed_at',
         'merged_at', 'html_url'
     ]) }}
@@ -17,6 +17,7 @@ renamed as (
         repository_full_name::text as repository,
         number::integer as pull_request_number,
         title::text as title,
+        body::text as description,
         state::text as github_state,
         coalesce(is_draft::boolean, false) as is_draft,
         author_login::text as author_login,
