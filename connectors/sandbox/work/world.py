@@ -44,6 +44,8 @@ STATUS_CATEGORY = {
 }
 
 SPRINT_DAYS = 14
+#: Nothing is finished in a sprint's last two days (see _plan_sprint).
+QUIET_END = timedelta(days=2)
 HISTORY_DAYS = 180
 
 #: Trackers and git hosts a tenant can use; demo tenants have fixed mixes, others by hash.
@@ -484,7 +486,10 @@ def _plan_sprint(
         return
     committed = max(1, round(rng.gauss(12, 2) * scale))
     added = round(committed * rng.uniform(0.05, 0.25))
-    planning = sprint.start - timedelta(hours=rng.uniform(0.5, 3))
+    # Planning happens the working day before (never on the start day itself), and no item is
+    # finished in a sprint's last two days: every tool's way of bounding a sprint (Jira's exact
+    # start and close, Azure's whole days) then agrees on its scope at start and at end.
+    planning = sprint.start - timedelta(hours=rng.uniform(12, 60))
     for index in range(committed + added):
         late = index >= committed
         kind = _kind(rng)
@@ -561,15 +566,15 @@ def _live(
             finish = max(nxt.start, review) + timedelta(days=rng.uniform(0.5, 6))
             if review >= sprint_end and review < now:
                 item.changes.append(Change(review, "status", IN_PROGRESS, IN_REVIEW, owner.email))
-            if finish < now and finish < (nxt.completed_at or nxt.end):
+            if finish < now and finish < (nxt.completed_at or nxt.end) - QUIET_END:
                 item.changes.append(Change(finish, "status", IN_REVIEW, DONE, owner.email))
                 _fill_dmt(rng, world, item, finish, done=True)
                 _maybe_reopen(rng, world, item, finish, now, owner)
             elif review < now:
                 _fill_dmt(rng, world, item, review, done=False)
         return
-    if done >= sprint_end:
-        done = sprint_end - timedelta(hours=rng.uniform(1, 20))
+    if done >= sprint_end - QUIET_END:
+        done = sprint_end - QUIET_END - timedelta(hours=rng.uniform(1, 20))
         review = min(review, done - timedelta(hours=1))
     if review >= now:
         return
