@@ -528,7 +528,7 @@ def _live(
     if rng.random() < 0.07 and sprint.completed_at is not None:
         # Removed mid-sprint, back to the backlog (and maybe into a later sprint).
         removed = joined + timedelta(days=rng.uniform(1, 8))
-        if removed < min(sprint_end, now):
+        if removed < min(sprint_end - QUIET_END, now):
             item.changes.append(Change(removed, "sprint", str(sprint.id), None, lead.email, "removed"))
             if later and rng.random() < 0.5 and later[0].start < now:
                 item.changes.append(
