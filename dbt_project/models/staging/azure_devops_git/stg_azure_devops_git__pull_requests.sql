@@ -1,0 +1,73 @@
+{#- The columns of stg_github__pull_requests (so the two unify), plus author_email and Azure's
+    own status. Azure has no "updated at": the latest of creation, closing, votes, comments
+    and commits stands in for it. -#}
+with
+
+source as (
+    {{ union_tenant_sources(source('azure_devops_git', 'pull_requests'), 'azure_devops_git', [
+        'id', 'artifact_id', 'project_name', 'repository_name', 'title', 'description', 'status',
+        'is_draft', 'author_email', 'source_ref', 'target_ref', 'created_at', 'closed_at', 'web_url'
+    ]) }}
+),
+
+reviewer_activity as (
+    select
+        tenant_id,
+        pull_request_id,
+        greatest(max(voted_at::timestamptz), max(vote_reset_at::timestamptz), max(last_commented_at::timestamptz))
+            as last_review_at
+    from (
+        {{ union_tenant_sources(source('azure_devops_git', 'reviewers'), 'azure_devops_git', [
+            'pull_request_id', 'voted_at', 'vote_reset_at', 'last_commented_at'
+        ]) }}
+    ) as reviewers
+    group by tenant_id, pull_request_id
+),
+
+commit_activity as (
+    select tenant_id, pull_request_id, max(committed_at::timestamptz) as last_commit_at
+    from (
+        {{ union_tenant_sources(source('azure_devops_git', 'commits'), 'azure_devops_git', [
+            'pull_request_id', 'committed_at'
+        ]) }}
+    ) as commits
+    group by tenant_id, pull_request_id
+),
+
+renamed as (
+    select
+        source.tenant_id,
+        'azure_devops_git:' || source.id::text as pull_request_id,
+        source.id::bigint as github_pull_request_id,
+        source.artifact_id::text as github_node_id,
+        source.project_name::text || '/' || source.repository_name::text as repository,
+        source.id::integer as pull_request_number,
+        source.title::text as title,
+        source.description::text as description,
+        case when source.status::text = 'active' then 'open' else 'closed' end as github_state,
+        coalesce(source.is_draft::boolean, false) as is_draft,
+        lower(source.author_email::text) as author_login,
+        regexp_replace(source.source_ref::text, '^refs/heads/', '') as head_branch,
+        regexp_replace(source.target_ref::text, '^refs/heads/', '') as base_branch,
+        source.created_at::timestamptz as opened_at,
+        greatest(
+            source.created_at::timestamptz,
+            source.closed_at::timestamptz,
+            reviewer_activity.last_review_at,
+            commit_activity.last_commit_at
+        ) as updated_at,
+        source.closed_at::timestamptz as closed_at,
+        case when source.status::text = 'completed' then source.closed_at::timestamptz end as merged_at,
+        source.web_url::text as url,
+        lower(source.author_email::text) as author_email,
+        source.status::text as azure_status
+    from source
+    left join reviewer_activity
+        on source.tenant_id = reviewer_activity.tenant_id
+        and source.id::bigint = reviewer_activity.pull_request_id::bigint
+    left join commit_activity
+        on source.tenant_id = commit_activity.tenant_id
+        and source.id::bigint = commit_activity.pull_request_id::bigint
+)
+
+select * from renamed
