@@ -1,0 +1,74 @@
+-- One row per agent run of the tenant partition, with what it consumed and cost, the team it
+-- is attributed to and its day and month in the tenant's time zone (control.tenants.timezone),
+-- the calendar every usage mart and budget of the tenant follows.
+
+with
+
+runs as (
+    select * from {{ ref('int_agent_runs') }}
+    {{ tenant_filter() }}
+),
+
+tenants as (
+    select slug as tenant_id, timezone
+    from {{ source('control', 'tenants') }}
+),
+
+teams as (
+    select tenant_id, team_id, slug, name
+    from {{ source('control', 'teams') }}
+),
+
+final as (
+    select
+        runs.agent_run_id,
+        runs.tenant_id,
+        runs.origin,
+        runs.agent_type,
+        runs.user_email,
+        runs.team_name,
+        matched_team.team_id,
+        runs.status,
+        runs.is_running,
+        runs.is_finished,
+        runs.status = 'succeeded' as is_succeeded,
+        runs.model_name,
+        runs.model_version,
+        runs.started_at,
+        runs.ended_at,
+        (coalesce(runs.started_at, runs.updated_at) at time zone tenants.timezone)::date as run_date,
+        date_trunc('month', coalesce(runs.started_at, runs.updated_at) at time zone tenants.timezone)::date
+            as run_month,
+        runs.duration_seconds::numeric(14, 3) as duration_seconds,
+        runs.input_tokens,
+        runs.output_tokens,
+        runs.cache_read_tokens,
+        runs.cache_write_tokens,
+        -- token kinds are disjoint (input excludes cache reads and writes): each token once
+        (runs.input_tokens + runs.output_tokens + runs.cache_read_tokens + runs.cache_write_tokens)::bigint
+            as total_tokens,
+        runs.input_cost_usd::numeric(18, 6) as input_cost_usd,
+        runs.output_cost_usd::numeric(18, 6) as output_cost_usd,
+        runs.cache_read_cost_usd::numeric(18, 6) as cache_read_cost_usd,
+        runs.cache_write_cost_usd::numeric(18, 6) as cache_write_cost_usd,
+        (runs.cache_read_cost_usd + runs.cache_write_cost_usd)::numeric(18, 6) as cache_cost_usd,
+        runs.cost_usd::numeric(18, 6) as cost_usd,
+        runs.cost_source,
+        runs.error_category,
+        runs.error_message,
+        runs.updated_at
+    from runs
+    inner join tenants
+        on runs.tenant_id = tenants.tenant_id
+    left join lateral (
+        -- a team's slug first, then its name (case-insensitive); the lowest id on a tie
+        select teams.team_id
+        from teams
+        where teams.tenant_id = runs.tenant_id
+            and (teams.slug = lower(runs.team_name) or lower(teams.name) = lower(runs.team_name))
+        order by (teams.slug = lower(runs.team_name)) desc, teams.team_id
+        limit 1
+    ) as matched_team on true
+)
+
+select * from final

@@ -1,0 +1,116 @@
+-- Each budget's use per calendar month (tenant time zone): month-to-date spend, the share of
+-- the budget used and the projected month-end spend, measured at as_of() (the start of the
+-- dbt run, or var as_of). The budget sensor reads the current month's row after each refresh.
+--
+-- Projection: month-to-date spend + the daily rate of the last 7 days (spend in the 7 × 24 h
+-- before as_of, over 7) × the days left in the month. A trailing rate, not the month's average,
+-- so that the first hours of a month project from a week of history instead of a handful of
+-- runs. A month that is over projects to what it spent. Past months use today's amount (the
+-- audit log keeps every change of it).
+
+with
+
+tenants as (
+    select slug as tenant_id, timezone
+    from {{ source('control', 'tenants') }}
+    {% if var('tenant_id') is not none %}where slug = '{{ var("tenant_id") }}'{% endif %}
+),
+
+budgets as (
+    select budgets.budget_id, budgets.tenant_id, budgets.team_id, budgets.amount_usd, teams.name as team_name
+    from {{ source('control', 'budgets') }} as budgets
+    left join {{ source('control', 'teams') }} as teams
+        on budgets.team_id = teams.team_id
+    {{ tenant_filter('budgets') }}
+),
+
+runs as (
+    select tenant_id, team_id, run_month, coalesce(started_at, updated_at) as active_at, cost_usd
+    from {{ ref('fct_agent_runs') }}
+    where coalesce(started_at, updated_at) <= {{ as_of() }}
+    {{ and_tenant() }}
+),
+
+now_local as (
+    select
+        tenants.tenant_id,
+        tenants.timezone,
+        date_trunc('month', {{ as_of() }} at time zone tenants.timezone)::date as current_month
+    from tenants
+),
+
+months as (
+    select tenant_id, current_month as period_start from now_local
+    union
+    select distinct tenant_id, run_month from runs where run_month is not null
+),
+
+periods as (
+    select
+        budgets.budget_id,
+        budgets.tenant_id,
+        budgets.team_id,
+        budgets.team_name,
+        budgets.amount_usd,
+        months.period_start,
+        now_local.timezone,
+        months.period_start = now_local.current_month as is_current_period,
+        months.period_start::timestamp at time zone now_local.timezone as period_starts_at,
+        (months.period_start + interval '1 month')::timestamp at time zone now_local.timezone as period_ends_at
+    from budgets
+    inner join now_local
+        on budgets.tenant_id = now_local.tenant_id
+    inner join months
+        on budgets.tenant_id = months.tenant_id
+        and months.period_start <= now_local.current_month
+),
+
+spend as (
+    select
+        periods.budget_id,
+        periods.period_start,
+        coalesce(sum(runs.cost_usd) filter (where runs.run_month = periods.period_start), 0) as month_to_date,
+        coalesce(sum(runs.cost_usd) filter (where runs.active_at > {{ as_of() }} - interval '7 days'), 0)
+            as trailing_7d
+    from periods
+    left join runs
+        on periods.tenant_id = runs.tenant_id
+        and (periods.team_id is null or periods.team_id = runs.team_id)
+        and (runs.run_month = periods.period_start or runs.active_at > {{ as_of() }} - interval '7 days')
+    group by periods.budget_id, periods.period_start
+),
+
+projected as (
+    select
+        periods.*,
+        spend.month_to_date,
+        spend.trailing_7d,
+        case
+            when periods.is_current_period then
+                spend.month_to_date + spend.trailing_7d / 7.0
+                    * greatest(extract(epoch from periods.period_ends_at - {{ as_of() }}), 0) / 86400.0
+            else spend.month_to_date
+        end as projected
+    from periods
+    inner join spend
+        on periods.budget_id = spend.budget_id
+        and periods.period_start = spend.period_start
+)
+
+select
+    budget_id,
+    tenant_id,
+    case when team_id is null then 'organization' else 'team' end as scope,
+    team_id,
+    team_name,
+    period_start,
+    (period_ends_at at time zone timezone)::date - 1 as period_end,
+    is_current_period,
+    amount_usd::numeric(14, 2) as budget_amount_usd,
+    round(month_to_date, 6)::numeric(18, 6) as month_to_date_spend_usd,
+    round(100 * month_to_date / amount_usd, 2)::numeric(10, 2) as share_used_pct,
+    case when is_current_period then round(trailing_7d, 6) end::numeric(18, 6) as trailing_7d_spend_usd,
+    round(projected, 6)::numeric(18, 6) as projected_spend_usd,
+    round(100 * projected / amount_usd, 2)::numeric(10, 2) as projected_share_pct,
+    {{ as_of() }} as measured_at
+from projected
