@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -49,7 +48,10 @@ def initial_points(item: WorkItem) -> str | None:
     return None if item.initial_points is None else f"{item.initial_points:g}"
 
 
-def replay(world: WorkWorld, item: WorkItem) -> list[tuple[datetime, str, str | None, str | None, str]]:
+ChangeRow = tuple[datetime, str, str | None, str | None, str]
+
+
+def replay(world: WorkWorld, item: WorkItem) -> list[ChangeRow]:
     """The change rows Azure's revisions of ``item`` give: (at, field, from, to, author)."""
     created = ms(item.created_at)
     groups: dict[datetime, list[Any]] = {}
@@ -57,7 +59,7 @@ def replay(world: WorkWorld, item: WorkItem) -> list[tuple[datetime, str, str | 
         groups.setdefault(max(ms(change.at), created), []).append(change)
     status, sprint, points, assignee = "To Do", None, initial_points(item), None
     blocked = False
-    rows = []
+    rows: list[ChangeRow] = []
     for at in sorted(groups):
         before = (azure_state(item, status), path(world, item, sprint), points, assignee, blocked)
         for change in groups[at]:
