@@ -91,7 +91,7 @@ def work_item(db_url: str, item: WorkItem, columns: str) -> tuple[Any, ...]:
         db_url,
         f"select {columns} from staging.stg_clickup__work_items where tenant_id = %s and work_item_id = %s",
         TENANT,
-        f"clickup:{item.clickup_id}",
+        item.clickup_id,
     )
     assert len(rows) == 1
     return rows[0]
@@ -104,7 +104,7 @@ def changes(db_url: str, item: WorkItem, field: str) -> list[tuple[Any, ...]]:
         " from staging.stg_clickup__work_item_changes where tenant_id = %s and work_item_id = %s and field = %s"
         " order by changed_at, change_id",
         TENANT,
-        f"clickup:{item.clickup_id}",
+        item.clickup_id,
         field,
     )
 
@@ -133,9 +133,9 @@ def test_work_items_match_the_world(built: dict[str, Any], db_url: str) -> None:
             STATUSES[item.status][0],
             item.status_category,
             None if item.story_points is None else Decimal(f"{item.story_points:g}"),
-            f"clickup:{ws.sprint_list_id(sprint)}" if sprint else None,
-            f"clickup:{parent.clickup_id}" if parent else None,
-            f"clickup:{cause.clickup_id}" if cause else None,
+            ws.sprint_list_id(sprint) if sprint else None,
+            parent.clickup_id if parent else None,
+            cause.clickup_id if cause else None,
             item.reporter,
             item.assignee,
             at_ms(item.created_at),
@@ -229,7 +229,7 @@ def test_sprint_rows_come_from_the_loads(built: dict[str, Any], db_url: str) -> 
 
     def sprint_id(sprint: Sprint | None) -> str:
         assert sprint is not None
-        return f"clickup:{ws.sprint_list_id(sprint)}"
+        return ws.sprint_list_id(sprint)
 
     # Seen by the first load of a sprint that had started: entered at the sprint's start.
     stayer = next(i for i in world.items if i.sprint_id and i is not leaver and i is not new)
@@ -274,7 +274,7 @@ def test_sprints_and_users(built: dict[str, Any], db_url: str) -> None:
         assert project is not None
         expected.append(
             (
-                f"clickup:{ws.sprint_list_id(sprint)}",
+                ws.sprint_list_id(sprint),
                 sprint_list_name(sprint),
                 ws.space_id(project),
                 ws.folder_id(project),

@@ -25,7 +25,7 @@ sprints as (
 select
     tenant_id,
     'clickup'::text as source_system,
-    'clickup:' || list_id as sprint_id,
+    list_id as sprint_id,
     sprint_name,
     space_id as project_key,
     folder_id as board_id,

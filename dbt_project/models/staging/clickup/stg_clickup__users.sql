@@ -7,7 +7,7 @@ source as (
 select
     tenant_id,
     'clickup'::text as source_system,
-    'clickup:' || id::text as user_id,
+    id::text as user_id,
     lower(email::text) as email,
     username::text as display_name
 from source

@@ -97,8 +97,8 @@ category as (
 select
     status_changes.tenant_id,
     'clickup'::text as source_system,
-    'clickup:' || status_changes.task_id as work_item_id,
-    'clickup:' || status_changes.task_id || ':status:' || status_changes.to_status || '@'
+    status_changes.task_id as work_item_id,
+    status_changes.task_id || ':status:' || status_changes.to_status || '@'
         || (extract(epoch from status_changes.entered_at) * 1000)::bigint::text as change_id,
     status_changes.entered_at as changed_at,
     'status'::text as field,
@@ -117,12 +117,12 @@ union all
 select
     tenant_id,
     'clickup'::text as source_system,
-    'clickup:' || task_id as work_item_id,
-    'clickup:' || task_id || ':sprint:' || list_id || ':entered' as change_id,
+    task_id as work_item_id,
+    task_id || ':sprint:' || list_id || ':entered' as change_id,
     entered_at as changed_at,
     'sprint'::text as field,
     null::text as from_value,
-    'clickup:' || list_id as to_value,
+    list_id as to_value,
     null::text as author_email,
     null::text as from_status_category,
     null::text as to_status_category
@@ -133,11 +133,11 @@ union all
 select
     tenant_id,
     'clickup'::text as source_system,
-    'clickup:' || task_id as work_item_id,
-    'clickup:' || task_id || ':sprint:' || list_id || ':left' as change_id,
+    task_id as work_item_id,
+    task_id || ':sprint:' || list_id || ':left' as change_id,
     left_at as changed_at,
     'sprint'::text as field,
-    'clickup:' || list_id as from_value,
+    list_id as from_value,
     null::text as to_value,
     null::text as author_email,
     null::text as from_status_category,

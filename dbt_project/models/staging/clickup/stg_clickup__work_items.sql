@@ -1,5 +1,6 @@
-{#- One row per ClickUp task: the staging contract of docs/sources.md. Ids get a 'clickup:'
-    prefix; the work_item_key is how people name a task in pull requests (CU-<id>). -#}
+{#- One row per ClickUp task: the staging contract of docs/sources.md. Ids are ClickUp's own
+    (task, list, user ids as text); the work_item_key is how people name a task in pull
+    requests (CU-<id>), or the task's custom id where the Workspace has them. -#}
 with
 
 source as (
@@ -81,7 +82,7 @@ caused_by as (
 select
     typed.tenant_id,
     'clickup'::text as source_system,
-    'clickup:' || typed.task_id as work_item_id,
+    typed.task_id as work_item_id,
     coalesce(typed.custom_id, 'CU-' || typed.task_id) as work_item_key,
     typed.space_id as project_key,
     typed.space_name as project_name,
@@ -91,11 +92,11 @@ select
     typed.status,
     typed.status_category,
     typed.story_points,
-    'clickup:' || typed.sprint as sprint_id,
+    typed.sprint as sprint_id,
     typed.assignee_email,
     typed.reporter_email,
-    'clickup:' || typed.parent_task_id as parent_id,
-    'clickup:' || caused_by.caused_by_task_id as caused_by_id,
+    typed.parent_task_id as parent_id,
+    caused_by.caused_by_task_id as caused_by_id,
     typed.created_at,
     typed.updated_at,
     case when typed.status_category = 'done' then typed.done_at end as resolved_at,
