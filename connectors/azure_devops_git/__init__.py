@@ -10,6 +10,7 @@ state and re-reads only what can have changed; see README.md in this folder.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,8 @@ from connectors.azure_devops_git.pipeline import dataset_name, load_azure_devops
 from connectors.github.helpers import quarantine_row
 from connectors.loading import QUARANTINE_COLUMNS, QUARANTINE_TABLE, table_columns
 from pulse.fieldmap import FieldCandidate
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "PRIMARY_KEYS",
@@ -301,98 +304,85 @@ def _azure_devops_git(
     def pull_request_rows(
         client: AzureDevOpsGitClient, repo: JsonDict, known: dict[str, str], cursor: datetime | None, seen: _Seen
     ) -> Iterator[Any]:
-        """One repository's pull requests that are new or changed (all of them in a full or
-        backfill run), as rows or quarantine records."""
+        """One repository's pull requests that are new or changed (every one in a first run, those
+        created in the window in a backfill), as rows or quarantine records.
+
+        Lists are ordered by creation, newest first. Incremental runs read every active pull
+        request, then all of them newest first until one that closed before the cursor, then
+        one by one those that were active last time and were not listed (they closed since,
+        but were created before the place the list stopped). Only pull requests whose change
+        hash differs from the stored one are emitted.
+        """
         where = f"{project}/{repo['name']}"
         path = client.path(settings.PULL_REQUESTS, repository=repo["id"])
         processed: set[int] = set()
 
-        def parsed(item: Any) -> JsonDict | Any:
+        def parsed(item: Any) -> Any:
+            """A row, or a quarantine record for an item that does not parse."""
             try:
                 return parse_pull_request(item, client.base_url)
             except MalformedItem as exc:
                 return _quarantine("pull_requests", item_key(item, fallback=where), str(exc), item)
 
-        def emit(row: JsonDict, *, compare: bool) -> Iterator[JsonDict]:
+        def listed(status: str) -> Iterator[Any]:
+            for page in client.pages_by_skip(path, {"searchCriteria.status": status}, top):
+                for item in page:
+                    yield parsed(item)
+
+        def emit(row: Any, *, compare: bool) -> Iterator[Any]:
+            if not isinstance(row, dict):
+                yield row  # quarantined
+                return
             if row["id"] in processed:
-                return  # listed twice in one run (it changed status while we were paging)
+                return  # listed twice in one run (its status changed while we were paging)
             processed.add(row["id"])
             seen.note(row)
-            if (
-                compare
-                and known.get(str(row["id"])) == ("a" if row["status"] == "active" else "c") + row["change_hash"]
-            ):
+            if compare and known.get(str(row["id"])) == _state_value(row):
                 return
             if description_cut(row):
                 single = client.path(settings.PULL_REQUEST, repository=repo["id"], id=row["id"])
                 try:
                     whole = parse_pull_request(client.json(single), client.base_url)
+                    row = {**whole, "change_hash": row["change_hash"]}
                 except MalformedItem:
-                    whole = row  # keep the cut description rather than lose the pull request
-                row = {**whole, "change_hash": row["change_hash"]}
+                    pass  # keep the cut description rather than lose the pull request
+                except AzureDevOpsGitApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    log.warning("pull request %s was deleted while it was being read", row["web_url"])
             yield row
 
         if backfill:
             assert since_date is not None and until_date is not None
-            for page in client.pages_by_skip(path, {"searchCriteria.status": "all"}, top):
-                for item in page:
-                    row = parsed(item)
-                    if not isinstance(row, dict) or "change_hash" not in row:
-                        yield row
-                        continue
-                    if row["created_at"] >= until_date:
-                        continue
-                    if row["created_at"] < since_date:
-                        return  # newest first by creation: the rest is older still
-                    yield from emit(row, compare=False)
+            for row in listed("all"):
+                if isinstance(row, dict) and row["created_at"] >= until_date:
+                    continue
+                if isinstance(row, dict) and row["created_at"] < since_date:
+                    return  # the rest was created earlier still
+                yield from emit(row, compare=False)
             return
         if cursor is None:
-            for page in client.pages_by_skip(path, {"searchCriteria.status": "all"}, top):
-                for item in page:
-                    row = parsed(item)
-                    if isinstance(row, dict) and "change_hash" in row:
-                        yield from emit(row, compare=False)
-                    else:
-                        yield row
+            for row in listed("all"):
+                yield from emit(row, compare=False)
             return
-        # Incremental: every active pull request, then the closed ones newest first until one
-        # closed before the cursor, then those active last time that were not listed (closed since).
-        for page in client.pages_by_skip(path, {"searchCriteria.status": "active"}, top):
-            for item in page:
-                row = parsed(item)
-                if isinstance(row, dict) and "change_hash" in row:
-                    yield from emit(row, compare=True)
-                else:
-                    yield row
+        for row in listed("active"):
+            yield from emit(row, compare=True)
         stop = cursor - overlap
-        done = False
-        for page in client.pages_by_skip(path, {"searchCriteria.status": "all"}, top):
-            for item in page:
-                row = parsed(item)
-                if not isinstance(row, dict) or "change_hash" not in row:
-                    yield row
-                    continue
-                if row["status"] != "active" and row["closed_at"] is not None and row["closed_at"] < stop:
-                    done = True
-                    break
-                yield from emit(row, compare=True)
-            if done:
-                break
+        for row in listed("all"):
+            closed = row.get("closed_at") if isinstance(row, dict) and row["status"] != "active" else None
+            if closed is not None and closed < stop:
+                break  # every closed pull request listed after it was either seen or active last time
+            yield from emit(row, compare=True)
         for key, value in known.items():
             if not value.startswith("a") or int(key) in processed:
                 continue
-            single = client.path(settings.PULL_REQUEST, repository=repo["id"], id=key)
             try:
-                item = client.json(single)
+                item = client.json(client.path(settings.PULL_REQUEST, repository=repo["id"], id=key))
             except AzureDevOpsGitApiError as exc:
                 if exc.status == 404:
                     continue  # deleted since the last run
                 raise
-            row = parsed(item)
-            if isinstance(row, dict) and "change_hash" in row:
-                yield from emit(row, compare=True)
-            else:
-                yield row
+            yield from emit(parsed(item), compare=True)
 
     @dlt.resource(name="pull_requests")
     def pull_requests() -> Iterator[Any]:

@@ -120,8 +120,6 @@ class AzureDevOpsGitClient:
         self.source_name = source_name
         self.project = project
         self.policy = policy or RetryPolicy()
-        self.requests_made = 0
-        self._lock = threading.Lock()
         session = requests.Session()
         adapter = GitHubRetryAdapter(
             self.policy, context=f"Azure DevOps Git source '{source_name}' (organisation '{self.org}')"
@@ -141,8 +139,6 @@ class AzureDevOpsGitClient:
         """GET ``path`` (below the organisation URL) with ``api-version``; errors raised as ours."""
         url = self.base_url + path
         query = {**(params or {}), "api-version": settings.API_VERSION}
-        with self._lock:
-            self.requests_made += 1
         try:
             response = self._session.get(url, params=query)
         except GitHubRateLimitError as exc:
@@ -182,14 +178,14 @@ class AzureDevOpsGitClient:
     def values(self, path: str, params: dict[str, Any] | None = None) -> list[Any]:
         """The ``value`` list of a ``{count, value}`` answer."""
         body = self.json(path, params)
-        value = body.get("value") if isinstance(body, dict) else None
-        if not isinstance(value, list):
+        try:
+            return page_values(body)
+        except ValueError as exc:
             raise AzureDevOpsGitApiError(
-                f"Azure DevOps answered {path} without a 'value' list (source '{self.source_name}')",
+                f"Azure DevOps answered {path} with {exc} (source '{self.source_name}')",
                 status=200,
                 url=safe_url(self.base_url + path),
-            )
-        return value
+            ) from exc
 
     def pages_by_skip(self, path: str, params: dict[str, Any], top: int) -> Iterator[list[Any]]:
         """Pages of a ``$top``/``$skip`` list, until one comes back with fewer than ``$top`` items."""
@@ -217,8 +213,14 @@ class AzureDevOpsGitClient:
                     status=response.status_code,
                     url=safe_url(response.url),
                 ) from exc
-            value = body.get("value") if isinstance(body, dict) else None
-            yield value if isinstance(value, list) else []
+            try:
+                yield page_values(body)
+            except ValueError as exc:
+                raise AzureDevOpsGitApiError(
+                    f"Azure DevOps answered {path} with {exc} (source '{self.source_name}')",
+                    status=response.status_code,
+                    url=safe_url(response.url),
+                ) from exc
             token = response.headers.get("x-ms-continuationtoken")
             if not token:
                 return
@@ -282,6 +284,17 @@ class AzureDevOpsGitClient:
             url=url,
             type_key=type_key,
         )
+
+
+def page_values(body: Any) -> list[Any]:
+    """The items of a list answer: its ``value`` (``count`` is never trusted). A body without
+    ``value`` has none; a ``value`` that is no list raises ValueError."""
+    value = body.get("value") if isinstance(body, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"a 'value' that is no list: {str(value)[:100]!r}")
+    return value
 
 
 def _type_key(response: requests.Response) -> str | None:

@@ -321,6 +321,10 @@ def test_incremental_rerun_fetches_only_what_changed(azure: SandboxServer, db_ur
     statuses = {(before[pr.id][0] if pr.id in before else "new", after[pr.id][0]) for pr in changed}
     assert {("active", "completed"), ("new", "active")} <= statuses
     assert any(before.get(pr.id, ("",))[0] == after[pr.id][0] == "active" for pr in changed)  # a push
+    removed = [
+        pr for pr in changed if pr.id in before and {r[0] for r in before[pr.id][4]} - {r[0] for r in after[pr.id][4]}
+    ]
+    assert removed, "a merge took a requested reviewer who never voted off a pull request"
     quiet_ids = touched - {pr.id for pr in changed}
     assert quiet_ids, "some touches only commented on closed pull requests"
 

@@ -17,11 +17,13 @@ agree:
   checklist that makes it longer than 400 characters, so lists cut it
   (:data:`LIST_DESCRIPTION_LIMIT`) and only the single-PR GET has it whole.
 * **Reviewers and votes.** The requested reviewers and everyone who reviewed before the pull
-  request closed. A reviewer's vote comes from their latest review that casts one:
-  APPROVED → 10 (5, "approved with suggestions", for one approval in seven), CHANGES_REQUESTED
-  → -10 (-5, "waiting for author", for one in three), DISMISSED → 10 reset to 0 by the next
-  push. COMMENTED casts no vote (a comment never changes a vote in Azure DevOps), so a
-  reviewer who only commented votes 0. Votes are frozen once the pull request is closed.
+  request closed (the GitHub world drops requested reviewers on closing, so a reviewer who
+  never acted leaves the list then, like a reviewer removed in Azure DevOps). A reviewer's
+  vote comes from their latest review that casts one: APPROVED → 10 (5, "approved with
+  suggestions", for one approval in seven), CHANGES_REQUESTED → -10 (-5, "waiting for
+  author", for one in three), DISMISSED → 10 reset to 0 by the next push. COMMENTED casts no
+  vote (a comment never changes a vote in Azure DevOps), so a reviewer who only commented
+  votes 0. Votes are frozen once the pull request is closed.
 * **Threads.** Each vote is a system thread (``CodeReviewThreadType`` ``VoteUpdate``, with
   ``CodeReviewVoteResult`` and ``CodeReviewVotedByIdentity`` naming an entry of the thread's
   ``identities``), each reset a ``ResetMultipleVotes`` thread, each comment or review body a
@@ -163,7 +165,7 @@ class ReviewerVote:
     vote: int
     voted_at: datetime | None  # when the latest vote was cast (its VoteUpdate thread)
     reset_at: datetime | None  # when a push reset that vote to 0, if it did
-    commented: bool  # left a comment or a review body before the pull request closed
+    commented: bool  # left a comment or a review body (a text thread), at any time
     is_required: bool
 
 
@@ -183,6 +185,11 @@ def _open_reviews(pr: PullRequest) -> list[Review]:
     if pr.closed_at is not None:
         reviews = [r for r in reviews if r.submitted_at is not None and r.submitted_at <= pr.closed_at]
     return sorted(reviews, key=lambda r: (r.submitted_at, r.id))
+
+
+def _is_comment(review: Review) -> bool:
+    """Whether a review leaves a text thread: a comment, or a vote with a message."""
+    return review.state == "COMMENTED" or bool(review.body)
 
 
 def _reset_time(pr: PullRequest, voted_at: datetime) -> datetime:
@@ -221,7 +228,7 @@ def reviewer_votes(pr: PullRequest) -> list[ReviewerVote]:
                 voted_at, reset_at = event.at, None
             else:
                 reset_at = event.at
-        commented = any(r.user.login == user.login and (r.state == "COMMENTED" or r.body) for r in _open_reviews(pr))
+        commented = any(r.user.login == user.login and _is_comment(r) for r in pr.reviews if r.submitted_at)
         out.append(
             ReviewerVote(
                 user=user,
@@ -472,7 +479,7 @@ def _thread_entries(pr: PullRequest) -> list[_Entry]:
             content = f"{pr.author.name} pushed changes; the votes of 1 reviewer were reset"
             entries.append(_Entry(event.at, 3, "system", pr.author, content, properties, named=event.user))
     for review in pr.reviews:
-        if review.submitted_at is not None and (review.state == "COMMENTED" or review.body):
+        if review.submitted_at is not None and _is_comment(review):
             entries.append(_Entry(review.submitted_at, 4, "text", review.user, review.body or "Left a comment.", {}))
     return sorted(entries, key=lambda e: (e.at, e.order))
 
