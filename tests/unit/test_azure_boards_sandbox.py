@@ -204,6 +204,7 @@ def test_revisions_feed_pages_with_continuation_tokens_until_the_last_batch(sand
     mine = [i for i in items if i is not None and i.project_key == project]
     assert after["isLastBatch"] and {i for i, _ in new} == {i.id for i in mine}
     assert api.get(path, continuationToken="garbage!").status_code == 400
+    assert api.get(path, **{"$maxPageSize": 1001}).status_code == 400  # Azure's page maximum
 
 
 def test_projects_members_iterations_states_fields_and_updates(sandbox: SandboxServer) -> None:
