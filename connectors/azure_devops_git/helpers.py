@@ -190,11 +190,15 @@ class AzureDevOpsGitClient:
     def pages_by_skip(self, path: str, params: dict[str, Any], top: int) -> Iterator[list[Any]]:
         """Pages of a ``$top``/``$skip`` list, until one comes back with fewer than ``$top`` items."""
         skip = 0
+        previous: list[Any] | None = None
         while True:
             page = self.values(path, {**params, "$top": top, "$skip": skip})
+            if page and page == previous:
+                raise self._stuck(path, f"$skip={skip} answered the same page as $skip={skip - top}")
             yield page
             if len(page) < top:
                 return
+            previous = page
             skip += top
 
     def pages_by_token(self, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
@@ -221,9 +225,20 @@ class AzureDevOpsGitClient:
                     status=response.status_code,
                     url=safe_url(response.url),
                 ) from exc
-            token = response.headers.get("x-ms-continuationtoken")
+            following = response.headers.get("x-ms-continuationtoken")
+            if following and following == token:
+                raise self._stuck(path, "the continuation token came back unchanged")
+            token = following
             if not token:
                 return
+
+    def _stuck(self, path: str, what: str) -> AzureDevOpsGitApiError:
+        return AzureDevOpsGitApiError(
+            f"Azure DevOps paging of {safe_url(self.base_url + path)} does not advance ({what}); stopped "
+            f"rather than loop forever (source '{self.source_name}'); check the base URL points at Azure DevOps",
+            status=200,
+            url=safe_url(self.base_url + path),
+        )
 
     def raise_for_status(self, response: requests.Response) -> None:
         """Turn an error answer (after the adapter's retries) into an error a person can act on."""

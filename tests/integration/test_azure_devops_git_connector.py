@@ -207,6 +207,8 @@ def test_full_load_lands_the_world_with_values(azure: SandboxServer, db_url: str
             f" from {schema}.pull_requests where id = %s",
             number,
         )[0]
+        if status == "active":
+            assert row[10] is not None and row[10] != pr.head_sha  # the test merge of an active one
         assert row == (
             status,
             pr.title,
@@ -218,7 +220,7 @@ def test_full_load_lands_the_world_with_values(azure: SandboxServer, db_url: str
             pr.head_ref,
             pr.base_ref,
             pr.head_sha,
-            pr.merge_commit_sha if status == "completed" else row[10],
+            {"completed": pr.merge_commit_sha, "abandoned": None}.get(status, row[10]),
             pr.repo.name,
             "object",
         )

@@ -1,4 +1,5 @@
-"""The Azure DevOps Git connector's parsers against real recorded responses (shared/fixtures).
+"""The Azure DevOps Git connector's parsers against real recorded responses (shared/fixtures),
+and its paging against a server that does not advance.
 
 Every pull request, reviewer and repository body in the az devops CLI recordings, and the
 pull request and commit DevLake recorded, parse into the rows the raw tables hold. Lists are
@@ -9,13 +10,17 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectors.azure_devops_git.helpers import (
+    AzureDevOpsGitApiError,
+    AzureDevOpsGitClient,
     MalformedItem,
     change_hash,
     description_cut,
@@ -265,3 +270,37 @@ def test_descriptions_of_400_characters_or_more_may_be_cut() -> None:
     assert description_cut({"description": "x" * 400})
     assert not description_cut({"description": "x" * 399})
     assert not description_cut({"description": None})
+
+
+class _Stubborn(BaseHTTPRequestHandler):
+    """A server that ignores ``$skip`` and ``continuationToken``: the same full page every time."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"count": 2, "value": [{"pullRequestId": 1}, {"pullRequestId": 2}]}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("x-ms-continuationtoken", "same")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_paging_that_does_not_advance_stops_with_an_error() -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Stubborn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = AzureDevOpsGitClient(
+            f"http://127.0.0.1:{server.server_address[1]}/org", "pat", source_name="stuck", project="P"
+        )
+        pages = client.pages_by_skip("/P/_apis/git/repositories/r/pullrequests", {}, top=2)
+        with pytest.raises(AzureDevOpsGitApiError, match=r"does not advance \(\$skip=2 answered the same page"):
+            list(pages)
+        with pytest.raises(AzureDevOpsGitApiError, match="continuation token came back unchanged"):
+            list(client.pages_by_token("/P/_apis/git/repositories/r/pullRequests/1/commits", {}))
+    finally:
+        server.shutdown()
+        server.server_close()
