@@ -466,10 +466,12 @@ def demo(no_serve: bool, dagster_port: int, streamlit_port: int) -> None:
 def _register_service_commands() -> None:
     """Commands whose implementation lives with the service they start."""
     from pulse.agents.cli import agents
+    from pulse.budgets.cli import budget
     from pulse.mcp.cli import mcp
     from pulse.telemetry.cli import ingest
 
     main.add_command(agents)
+    main.add_command(budget)
     main.add_command(mcp)
     main.add_command(ingest)
 
