@@ -64,8 +64,10 @@ __all__ = [
     "discover_fields",
     "jira_policy",
     "jira_source",
+    "jql_time",
     "load_jira",
     "pipeline_name",
+    "project_keys",
     "row_counts",
 ]
 

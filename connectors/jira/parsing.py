@@ -340,9 +340,9 @@ def parse_history(
     return rows
 
 
-def embedded_changelog(item: Any) -> tuple[list[Any], bool]:
-    """The histories ``expand=changelog`` embedded in ``item`` and whether they are all of them."""
-    changelog = item.get("changelog") if isinstance(item, dict) else None
+def embedded_changelog(changelog: Any) -> tuple[list[Any], bool]:
+    """The histories ``expand=changelog`` embedded in an issue (its ``changelog`` value) and
+    whether they are all of them: only when ``total`` says so (Jira cuts long ones short)."""
     if not isinstance(changelog, dict) or not isinstance(changelog.get("histories"), list):
         return [], False
     histories = changelog["histories"]

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import psycopg
 import pytest
@@ -53,9 +53,13 @@ def world(settings: Any, db_url: str, tmp_path_factory: pytest.TempPathFactory) 
 
 def rows(db_url: str, sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(db_url) as conn:
-        return conn.execute(sql, (TENANT,)).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, (TENANT,)).fetchall()
 
 
+@overload
+def ms(moment: datetime) -> datetime: ...
+@overload
+def ms(moment: datetime | None) -> datetime | None: ...
 def ms(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 

@@ -332,8 +332,10 @@ def search(context: Context, match: re.Match[str]) -> ToolResponse:
     ranks = {p.key: n for n, p in enumerate(sorted(world.projects, key=lambda p: p.key))}
     sort_key = jql.sort_key(query, ranks)
 
+    visible = {p.key for p in context.visible_projects()}
+
     def build() -> tuple[list[tuple[float, ...]], list[WorkItem]]:
-        chosen = sorted((item for item in world.items if predicate(item)), key=sort_key)
+        chosen = sorted((i for i in world.items if i.project_key in visible and predicate(i)), key=sort_key)
         return [sort_key(item) for item in chosen], chosen
 
     query_hash = hashlib.sha256(" ".join(str(text).split()).encode()).hexdigest()[:16]

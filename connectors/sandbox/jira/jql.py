@@ -258,6 +258,7 @@ def compile_query(query: Query, projects: Sequence[Project], *, zone: str, now: 
         raise JqlError(UNBOUNDED)
     tests: list[Callable[[WorkItem], bool]] = []
     for clause in query.clauses:
+        inside = clause.operator in ("=", "in")
         if clause.field == "project":
             keys = set()
             for value in clause.values:
@@ -265,23 +266,26 @@ def compile_query(query: Query, projects: Sequence[Project], *, zone: str, now: 
                 if match is None:
                     raise JqlError(f"The value '{value}' does not exist for the field 'project'.")
                 keys.add(match.key)
-            inside = clause.operator in ("=", "in")
-            tests.append(lambda item, keys=keys, inside=inside: (item.project_key in keys) == inside)  # type: ignore[misc]
-        elif clause.field in ("key", "id"):
-            wanted = {v.upper() for v in clause.values} if clause.field == "key" else set(clause.values)
-            inside = clause.operator in ("=", "in")
-            if clause.field == "key":
-                tests.append(lambda item, w=wanted, inside=inside: (item.key in w) == inside)  # type: ignore[misc]
-            else:
-                tests.append(lambda item, w=wanted, inside=inside: (str(item.id) in w) == inside)  # type: ignore[misc]
+            tests.append(_membership(lambda item: item.project_key, keys, inside))
+        elif clause.field == "key":
+            tests.append(_membership(lambda item: item.key, {v.upper() for v in clause.values}, inside))
+        elif clause.field == "id":
+            tests.append(_membership(lambda item: str(item.id), set(clause.values), inside))
         else:
             moment = parse_moment(clause.values[0], clause.field, zone, now)
-            compare = _COMPARE[clause.operator]
-            if clause.field == "created":
-                tests.append(lambda item, m=moment, c=compare: c(item.created_at, m))  # type: ignore[misc]
-            else:
-                tests.append(lambda item, m=moment, c=compare: c(item.updated_at, m))  # type: ignore[misc]
+            attribute = "created_at" if clause.field == "created" else "updated_at"
+            tests.append(_comparison(attribute, _COMPARE[clause.operator], moment))
     return lambda item: all(test(item) for test in tests)
+
+
+def _membership(value: Callable[[WorkItem], str], values: set[str], inside: bool) -> Callable[[WorkItem], bool]:
+    return lambda item: (value(item) in values) == inside
+
+
+def _comparison(
+    attribute: str, compare: Callable[[datetime, datetime], bool], moment: datetime
+) -> Callable[[WorkItem], bool]:
+    return lambda item: compare(getattr(item, attribute), moment)
 
 
 def sort_key(query: Query, project_rank: dict[str, int]) -> Callable[[WorkItem], tuple[float, ...]]:
