@@ -23,6 +23,24 @@ PAGES = {
         icon=":material/merge:",
         url_path="pull-requests",
     ),
+    "notifications": st.Page(
+        "app_pages/notifications.py",
+        title="Notifications",
+        icon=":material/notifications:",
+        url_path="notifications",
+    ),
+    "budgets": st.Page(
+        "app_pages/budgets.py",
+        title="Budgets",
+        icon=":material/savings:",
+        url_path="budgets",
+    ),
+}
+
+#: The "Alerts" section: page key → roles (in the selected tenant) that see it.
+ALERT_PAGES: dict[str, tuple[str, ...]] = {
+    "notifications": ui.ROLES,
+    "budgets": ("platform_admin", "org_admin"),
 }
 
 
@@ -71,5 +89,9 @@ if viewer is None:
 else:
     sidebar(viewer)
     sections = {title: [PAGES[key] for key in keys] for title, keys in ui.sections_for(viewer.roles).items()}
+    roles_here = set(viewer.roles_in(viewer.tenant_id))
+    alert_pages = [PAGES[key] for key, roles in ALERT_PAGES.items() if roles_here & set(roles)]
+    if sections and alert_pages:
+        sections["Alerts"] = alert_pages
     page = st.navigation(sections or [st.Page(no_access, title="No access", url_path="no-access")])
 page.run()
