@@ -152,7 +152,7 @@ class JiraClient:
         except GitHubRateLimitError as exc:
             raise JiraRateLimitError(
                 f"Jira source '{self.source_name}' is rate limited while {what}, and Jira asks for a longer "
-                f"wait than the allowed {self.policy.max_rate_limit_wait:.0f} s; run the load again later",
+                f"wait than the allowed {self.policy.max_rate_limit_wait:g} s; run the load again later",
                 status=exc.status,
                 url=exc.url,
             ) from exc
