@@ -324,19 +324,21 @@ def evaluate_budgets(
     budget_ids: Iterable[int] | None = None,
     now: datetime | None = None,
 ) -> list[Alert]:
-    """Evaluate every budget of the active tenants (or of ``tenant_ids`` / ``budget_ids``).
+    """Evaluate every budget of the active tenants (or of ``tenant_ids`` / ``budget_ids``; empty: none).
 
     ``now`` (default: the transaction's time) decides the month. The caller owns the
     transaction; commit it to keep the ledger, notifications and emails together.
     """
+    wanted_tenants = None if tenant_ids is None else set(tenant_ids)
+    wanted_budgets = None if budget_ids is None else set(budget_ids)
+    if wanted_tenants == set() or wanted_budgets == set():
+        return []
     if now is None:
         now = conn.execute(text("select now()")).scalar_one()
     assert now is not None
     active: set[str] = set(
         conn.execute(text("select slug from control.tenants where is_active and deleted_at is null")).scalars()
     )
-    wanted_tenants = None if tenant_ids is None else set(tenant_ids)
-    wanted_budgets = None if budget_ids is None else set(budget_ids)
     fired: list[Alert] = []
     for budget in list_budgets(conn):
         if budget.tenant_id not in active:
