@@ -194,7 +194,7 @@ def test_daily_usage_rates_and_duration_percentiles(settings: Settings, built: d
     assert (bob["cost_usd"], bob["success_rate"], bob["team_name"]) == (
         Decimal("2.000000"),
         Decimal("1.0000"),
-        "platform",
+        "Platform",  # the control team's name, whatever the casing the run reported
     )
     ada_failed = by_key[(date(2026, 11, 1), ADA, "failed")]
     assert (ada_failed["success_rate"], ada_failed["cost_usd"]) == (Decimal("0.0000"), Decimal("1.000000"))
@@ -219,16 +219,17 @@ def test_team_ranks_and_top_users_per_local_month(settings: Settings, built: dic
         for row in _rows(settings, "select * from marts.fct_agent_team_ranks_monthly where tenant_id = :t")
     }
     november = date(2026, 11, 1)
-    ada, bob = ranks[(november, "platform", ADA)], ranks[(november, "platform", BOB)]
+    ada, bob = ranks[(november, "Platform", ADA)], ranks[(november, "Platform", BOB)]
     # November, team platform: bob 3 runs (2.00), ada 2 runs (4.71 + 1.00 = 5.71, 1.34M tokens)
     assert (bob["runs"], bob["runs_rank"], bob["cost_rank"], bob["team_people"]) == (3, 1, 2, 2)
     assert (ada["runs"], ada["runs_rank"], ada["cost_rank"], ada["tokens_rank"]) == (2, 2, 1, 1)
     assert ada["cost_usd"] == Decimal("5.710000")
-    # Ada's late-October run is October locally, ranked on its own; 'Platform' is its own team name.
+    # Ada's late-October run is October locally, ranked on its own.
     october = ranks[(date(2026, 10, 1), "Platform", ADA)]
     assert (october["runs"], october["runs_rank"], october["team_people"]) == (1, 1, 1)
-    # cy's two runs say 'Web Team' and 'web team': two team names, one team id.
-    assert {key[1] for key in ranks if key[2] == CY} == {"Web Team", "web team"}
+    # Runs say 'platform', 'Platform', 'Web Team', 'web team': ranked within the two control teams.
+    assert {key[1] for key in ranks} == {"Platform", "Web Team"}
+    assert ranks[(november, "Web Team", CY)]["runs"] == 2
 
     top = _rows(
         settings,

@@ -5,24 +5,32 @@
 
 with
 
+teams as (
+    select team_id, name from {{ source('control', 'teams') }}
+),
+
+-- A matched team is named as control.teams names it, so 'Platform' and 'platform' are one team.
 runs as (
-    select * from {{ ref('fct_agent_runs') }}
-    {{ tenant_filter() }}
+    select runs.*, coalesce(teams.name, runs.team_name) as team
+    from {{ ref('fct_agent_runs') }} as runs
+    left join teams
+        on runs.team_id = teams.team_id
+    {{ tenant_filter('runs') }}
 ),
 
 per_person as (
     select
         tenant_id,
         run_month as usage_month,
-        team_name,
+        team as team_name,
         max(team_id) as team_id,
         user_email,
         count(*)::integer as runs,
         sum(total_tokens)::bigint as total_tokens,
         coalesce(sum(cost_usd), 0)::numeric(18, 6) as cost_usd
     from runs
-    where team_name is not null and user_email is not null and run_month is not null
-    group by tenant_id, run_month, team_name, user_email
+    where team is not null and user_email is not null and run_month is not null
+    group by tenant_id, run_month, team, user_email
 )
 
 select

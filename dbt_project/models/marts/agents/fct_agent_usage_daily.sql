@@ -4,16 +4,24 @@
 
 with
 
+teams as (
+    select team_id, name from {{ source('control', 'teams') }}
+),
+
+-- A matched team is named as control.teams names it, so 'Platform' and 'platform' are one team.
 runs as (
-    select * from {{ ref('fct_agent_runs') }}
-    {{ tenant_filter() }}
+    select runs.*, coalesce(teams.name, runs.team_name) as team
+    from {{ ref('fct_agent_runs') }} as runs
+    left join teams
+        on runs.team_id = teams.team_id
+    {{ tenant_filter('runs') }}
 ),
 
 daily as (
     select
         tenant_id,
         run_date as usage_date,
-        team_name,
+        team as team_name,
         max(team_id) as team_id,
         user_email,
         agent_type,
@@ -40,7 +48,7 @@ daily as (
             filter (where is_finished and duration_seconds is not null) as p90_duration
     from runs
     where run_date is not null
-    group by tenant_id, run_date, team_name, user_email, agent_type, model_name, status
+    group by tenant_id, run_date, team, user_email, agent_type, model_name, status
 )
 
 select
