@@ -146,7 +146,11 @@ def _tool_assets(source_type: str) -> dg.AssetsDefinition:
     """The dlt multi-asset of a tool with the shared connector interface."""
     package = TOOL_PACKAGES[source_type]
     module = importlib.import_module(f"connectors.{package}")
-    template = getattr(module, f"{package}_source")(base_url="https://template.invalid", credentials={}, config={})
+    template = getattr(module, f"{package}_source")(
+        base_url="https://template.invalid",
+        credentials={"token": "template", "email": "template@example.invalid"},
+        config={},
+    )
 
     @dlt_assets(
         dlt_source=template,
