@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -83,8 +83,10 @@ class AzureBoardsQueryTooLarge(AzureBoardsApiError):
 # -- client -------------------------------------------------------------------------------
 
 
-class _PatAuth(requests.auth.AuthBase):
-    """``Authorization: Basic base64(":" + PAT)``, added when the request is prepared (never logged)."""
+class PatAuth(requests.auth.AuthBase):
+    """``Authorization: Basic base64(":" + PAT)``, added when the request is prepared (never logged).
+
+    Every Azure DevOps connector (Boards, Git) authenticates this way."""
 
     def __init__(self, pat: str) -> None:
         self._header = "Basic " + base64.b64encode(f":{pat}".encode()).decode()
@@ -94,13 +96,13 @@ class _PatAuth(requests.auth.AuthBase):
         return request
 
     def __repr__(self) -> str:
-        return "_PatAuth(<redacted>)"
+        return "PatAuth(<redacted>)"
 
 
 def organisation_of(base_url: str) -> str:
-    """The organisation: the last path segment of ``https://dev.azure.com/<org>``."""
-    path = base_url.rstrip("/").split("://", 1)[-1]
-    return path.rsplit("/", 1)[-1] if "/" in path else path
+    """The organisation named by a base URL (``https://dev.azure.com/<org>``): its last path segment."""
+    path = urlsplit(base_url).path.rstrip("/")
+    return path.rsplit("/", 1)[-1] if path else urlsplit(base_url).hostname or base_url
 
 
 def _message(response: requests.Response) -> tuple[str, str | None]:
@@ -144,7 +146,7 @@ class AzureBoardsClient:
         adapter = GitHubRetryAdapter(self.policy, context=f"Azure Boards source '{source_name}' (org '{self.org}')")
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.auth = _PatAuth(pat)
+        self.session.auth = PatAuth(pat)
         self.session.headers.update({"Accept": "application/json", "User-Agent": settings.USER_AGENT})
 
     def url(self, path: str, **parts: str) -> str:

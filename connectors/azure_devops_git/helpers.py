@@ -11,7 +11,6 @@ and the parsing of pull requests, reviewers, vote threads, commits and work item
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -20,10 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
+from connectors.azure_boards.helpers import PatAuth, organisation_of
 from connectors.azure_devops_git import settings
 from connectors.github.helpers import (
     GitHubError,
@@ -79,26 +79,6 @@ class AzureDevOpsGitRateLimitError(AzureDevOpsGitApiError):
 # -- client -------------------------------------------------------------------------------
 
 
-class _PatAuth(requests.auth.AuthBase):
-    """``Authorization: Basic base64(":<pat>")``, added when the request is prepared (never logged)."""
-
-    def __init__(self, token: str) -> None:
-        self._header = "Basic " + base64.b64encode(f":{token}".encode()).decode()
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._header
-        return request
-
-    def __repr__(self) -> str:
-        return "_PatAuth(<redacted>)"
-
-
-def organisation_of(base_url: str) -> str:
-    """The organisation named by a base URL (``https://dev.azure.com/<org>``): its last path segment."""
-    path = urlsplit(base_url).path.rstrip("/")
-    return path.rsplit("/", 1)[-1] if path else urlsplit(base_url).hostname or base_url
-
-
 def _attempts(count: int) -> str:
     return f"{count} attempt" if count == 1 else f"{count} attempts"
 
@@ -126,7 +106,7 @@ class AzureDevOpsGitClient:
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        session.auth = _PatAuth(token)
+        session.auth = PatAuth(token)
         session.headers.update({"Accept": "application/json", "User-Agent": settings.USER_AGENT})
         self._session = session
 
