@@ -25,3 +25,9 @@
         else items.story_points
     end
 {%- endmacro %}
+
+{% macro is_blocked_status(column) -%}
+    {#- A status that means "blocked" (Jira's and ClickUp's Blocked, On Hold, Impeded); Azure
+        Boards flags blocking outside the state (the blocked field changes). -#}
+    (lower({{ column }}) ~ '(^|\W)(blocked|on hold|impeded)(\W|$)')
+{%- endmacro %}

@@ -1,0 +1,93 @@
+{#- One person per tenant and email, across every tool the tenant uses: the email is the
+    identity that joins a Jira account, a ClickUp member, an Azure DevOps identity and a GitHub
+    login (GitHub's through the email its commits carry, see stg_github__users). Anyone who
+    appears only as an assignee, reporter or pull-request author is a person too.
+    primary_project_key is the project where they were assigned the most work items: the best
+    proxy the tools give for their team. -#}
+{{ per_tenant_table() }}
+
+with
+
+accounts as (
+    {%- for tool in ['jira', 'clickup', 'azure_boards', 'github'] %}
+    select tenant_id, source_system, user_id, email, display_name
+    from {{ ref('stg_' ~ tool ~ '__users') }}
+    where email is not null {{ and_tenant() }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+items as (
+    select tenant_id, assignee_email, reporter_email, project_key
+    from {{ ref('int_work_items__unioned') }}
+    {{ tenant_filter() }}
+),
+
+pull_request_authors as (
+    select tenant_id, author_email as email
+    from {{ ref('stg_azure_devops_git__pull_requests') }}
+    where author_email is not null {{ and_tenant() }}
+    union all
+    select tenant_id, reviewer_email as email
+    from {{ ref('stg_azure_devops_git__reviews') }}
+    where reviewer_email is not null {{ and_tenant() }}
+),
+
+emails as (
+    select tenant_id, email from accounts
+    union
+    select tenant_id, assignee_email from items where assignee_email is not null
+    union
+    select tenant_id, reporter_email from items where reporter_email is not null
+    union
+    select tenant_id, email from pull_request_authors
+),
+
+assignments as (
+    select
+        tenant_id,
+        assignee_email as email,
+        project_key,
+        count(*) as assigned_items,
+        row_number() over (
+            partition by tenant_id, assignee_email order by count(*) desc, project_key
+        ) as rank
+    from items
+    where assignee_email is not null
+    group by tenant_id, assignee_email, project_key
+),
+
+named as (
+    select
+        tenant_id,
+        email,
+        max(display_name) filter (where source_system = 'jira') as jira_name,
+        max(display_name) filter (where source_system = 'azure_boards') as azure_name,
+        max(display_name) filter (where source_system = 'github') as github_name,
+        max(display_name) filter (where source_system = 'clickup') as clickup_name,
+        max(user_id) filter (where source_system = 'jira') as jira_account_id,
+        max(user_id) filter (where source_system = 'clickup') as clickup_user_id,
+        max(user_id) filter (where source_system = 'azure_boards') as azure_user_id,
+        max(user_id) filter (where source_system = 'github') as github_login,
+        array_agg(distinct source_system order by source_system) as source_systems
+    from accounts
+    group by tenant_id, email
+)
+
+select
+    emails.tenant_id,
+    emails.email as person_id,
+    emails.email,
+    coalesce(named.jira_name, named.azure_name, named.github_name, named.clickup_name, split_part(emails.email, '@', 1))
+        as display_name,
+    named.github_login,
+    named.jira_account_id,
+    named.clickup_user_id,
+    named.azure_user_id,
+    coalesce(named.source_systems, array[]::text[]) as source_systems,
+    assignments.project_key as primary_project_key
+from emails
+left join named
+    on named.tenant_id = emails.tenant_id and named.email = emails.email
+left join assignments
+    on assignments.tenant_id = emails.tenant_id and assignments.email = emails.email and assignments.rank = 1

@@ -1,0 +1,214 @@
+{#- One row per sprint and work item that belonged to it at any moment of the sprint: whether it
+    was in the sprint at its start and at its end, added or removed during it, its points at
+    each of those moments, and whether it was completed in the sprint.
+
+    Current state cannot give this (an item moved on to the next sprint, or re-estimated,
+    forgets where it was), so membership is rebuilt from the sprint changes in the history:
+    at a moment M an item is in a sprint if the last change of that membership at or before M
+    entered it; with no change before M, if the first change after M is leaving it (it was in
+    before the history begins); with no change at all, if it is in the sprint now and existed
+    at M (tools without sprint history).
+
+    * the start is the sprint's start; the end its completion (its planned end if it has none),
+      for a sprint still running as_of(). The scope at the end is taken just before that moment,
+      so the carry-over of unfinished items at the close does not read as a removal;
+    * was_added: entered after the start and before the end; was_removed: left in that window
+      and not in the sprint at the end;
+    * is_completed: in the sprint at the end, in a done status then, and not already done at
+      the sprint's start. Points are the item's points at each moment (points_as_of). -#}
+{{ per_tenant_table() }}
+
+with
+
+sprints as (
+    select
+        tenant_id,
+        sprint_uid,
+        least(start_at, {{ as_of() }}) as scope_start_at,
+        least(coalesce(completed_at, end_at), {{ as_of() }}) as scope_end_at
+    from {{ ref('int_sprints__unioned') }}
+    where start_at is not null {{ and_tenant() }}
+),
+
+items as (
+    select tenant_id, work_item_uid, story_points, sprint_uid, created_at
+    from {{ ref('int_work_items__unioned') }}
+    {{ tenant_filter() }}
+),
+
+changes as (
+    select * from {{ ref('int_work_item_changes__unioned') }}
+    where field in ('sprint', 'story_points') {{ and_tenant() }}
+),
+
+events as (
+    select tenant_id, work_item_uid, sprint_to_uid as sprint_uid, changed_at, change_id, true as entered
+    from changes
+    where field = 'sprint' and sprint_to_uid is not null
+    union all
+    select tenant_id, work_item_uid, sprint_from_uid as sprint_uid, changed_at, change_id, false as entered
+    from changes
+    where field = 'sprint' and sprint_from_uid is not null
+),
+
+pairs as (
+    select tenant_id, work_item_uid, sprint_uid from events
+    union
+    select tenant_id, work_item_uid, sprint_uid from items where sprint_uid is not null
+),
+
+points_history as (
+    select
+        tenant_id,
+        work_item_uid,
+        changed_at,
+        change_id,
+        case when from_value ~ '^-?\d+(\.\d+)?$' then from_value::numeric end as from_points,
+        case when to_value ~ '^-?\d+(\.\d+)?$' then to_value::numeric end as to_points
+    from changes
+    where field = 'story_points'
+),
+
+history as (
+    select tenant_id, work_item_uid, status_seq, status_category, entered_at
+    from {{ ref('int_work_item_status_history') }}
+    {{ tenant_filter() }}
+),
+
+membership as (
+    select
+        pairs.tenant_id,
+        pairs.sprint_uid,
+        pairs.work_item_uid,
+        sprints.scope_start_at,
+        sprints.scope_end_at,
+        coalesce(
+            before_start.entered,
+            not after_start.entered,
+            items.sprint_uid = pairs.sprint_uid and items.created_at <= sprints.scope_start_at
+        ) as in_scope_at_start,
+        coalesce(
+            before_end.entered,
+            not after_end.entered,
+            items.sprint_uid = pairs.sprint_uid and items.created_at < sprints.scope_end_at
+        ) as in_scope_at_end,
+        window_events.first_entered_at,
+        window_events.last_left_at
+    from pairs
+    inner join sprints
+        on sprints.tenant_id = pairs.tenant_id and sprints.sprint_uid = pairs.sprint_uid
+    inner join items
+        on items.tenant_id = pairs.tenant_id and items.work_item_uid = pairs.work_item_uid
+    left join lateral (
+        select events.entered from events
+        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
+          and events.sprint_uid = pairs.sprint_uid and events.changed_at <= sprints.scope_start_at
+        order by events.changed_at desc, events.change_id desc limit 1
+    ) as before_start on true
+    left join lateral (
+        select events.entered from events
+        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
+          and events.sprint_uid = pairs.sprint_uid and events.changed_at > sprints.scope_start_at
+        order by events.changed_at, events.change_id limit 1
+    ) as after_start on true
+    left join lateral (
+        select events.entered from events
+        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
+          and events.sprint_uid = pairs.sprint_uid and events.changed_at < sprints.scope_end_at
+        order by events.changed_at desc, events.change_id desc limit 1
+    ) as before_end on true
+    left join lateral (
+        select events.entered from events
+        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
+          and events.sprint_uid = pairs.sprint_uid and events.changed_at >= sprints.scope_end_at
+        order by events.changed_at, events.change_id limit 1
+    ) as after_end on true
+    left join lateral (
+        select
+            min(events.changed_at) filter (where events.entered) as first_entered_at,
+            max(events.changed_at) filter (where not events.entered) as last_left_at
+        from events
+        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
+          and events.sprint_uid = pairs.sprint_uid
+          and events.changed_at > sprints.scope_start_at and events.changed_at < sprints.scope_end_at
+    ) as window_events on true
+),
+
+scoped as (
+    select
+        membership.*,
+        membership.first_entered_at is not null and not membership.in_scope_at_start as was_added,
+        membership.last_left_at is not null and not membership.in_scope_at_end as was_removed
+    from membership
+    where membership.in_scope_at_start
+       or membership.in_scope_at_end
+       or membership.first_entered_at is not null
+       or membership.last_left_at is not null
+),
+
+statuses as (
+    select
+        scoped.tenant_id,
+        scoped.sprint_uid,
+        scoped.work_item_uid,
+        (
+            select history.status_category from history
+            where history.tenant_id = scoped.tenant_id and history.work_item_uid = scoped.work_item_uid
+              and (history.entered_at <= scoped.scope_start_at or history.status_seq = 0)
+            order by history.status_seq desc limit 1
+        ) as status_category_at_start,
+        (
+            select history.status_category from history
+            where history.tenant_id = scoped.tenant_id and history.work_item_uid = scoped.work_item_uid
+              and (history.entered_at < scoped.scope_end_at or history.status_seq = 0)
+            order by history.status_seq desc limit 1
+        ) as status_category_at_end
+    from scoped
+),
+
+measured as (
+    select
+        scoped.tenant_id,
+        scoped.sprint_uid,
+        scoped.work_item_uid,
+        scoped.in_scope_at_start,
+        scoped.in_scope_at_end,
+        scoped.was_added,
+        scoped.was_removed,
+        scoped.first_entered_at as added_at,
+        scoped.last_left_at as removed_at,
+        statuses.status_category_at_start,
+        statuses.status_category_at_end,
+        case when scoped.in_scope_at_start then {{ points_as_of('scoped.scope_start_at') }} end as points_at_start,
+        case when scoped.in_scope_at_end then {{ points_as_of("scoped.scope_end_at - interval '1 millisecond'") }} end
+            as points_at_end,
+        case when scoped.was_added then {{ points_as_of('scoped.first_entered_at') }} end as points_when_added,
+        case when scoped.was_removed then {{ points_as_of('scoped.last_left_at') }} end as points_when_removed
+    from scoped
+    inner join items
+        on items.tenant_id = scoped.tenant_id and items.work_item_uid = scoped.work_item_uid
+    inner join statuses
+        on statuses.tenant_id = scoped.tenant_id
+        and statuses.sprint_uid = scoped.sprint_uid
+        and statuses.work_item_uid = scoped.work_item_uid
+)
+
+select
+    tenant_id,
+    sprint_uid,
+    work_item_uid,
+    in_scope_at_start,
+    in_scope_at_end,
+    was_added,
+    was_removed,
+    added_at,
+    removed_at,
+    status_category_at_start,
+    status_category_at_end,
+    in_scope_at_end and status_category_at_end = 'done'
+        and status_category_at_start is distinct from 'done' as is_completed,
+    points_at_start,
+    points_at_end,
+    points_when_added,
+    points_when_removed
+from measured

@@ -1,0 +1,31 @@
+{#- Every tracker's work items (staging contract, docs/sources.md) in one relation, with the
+    keys the unified models join on: work_item_uid = '<source_system>:<work_item_id>' (the
+    same id can exist in two tools), and the parent's, cause's and sprint's uids likewise.
+    A view, read by every tenant partition: it never filters by tenant. -#}
+{%- set trackers = ['jira', 'clickup', 'azure_boards'] -%}
+{%- set columns = [
+    'tenant_id', 'source_system', 'work_item_id', 'work_item_key', 'project_key', 'project_name',
+    'item_type', 'native_type', 'title', 'status', 'status_category', 'story_points', 'sprint_id',
+    'assignee_email', 'reporter_email', 'parent_id', 'caused_by_id', 'created_at', 'updated_at',
+    'resolved_at', 'url', 'dmt_ac_quality', 'dmt_unit_test_task', 'dmt_unit_test_status',
+    'dmt_coverage_pct', 'dmt_pr_links', 'dmt_ci_evidence', 'dmt_reviewer_signoff', 'dmt_exception',
+    'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires'
+] -%}
+with
+
+unioned as (
+    {%- for tracker in trackers %}
+    select {{ columns | join(', ') }}
+    from {{ ref('stg_' ~ tracker ~ '__work_items') }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+)
+
+select
+    tenant_id,
+    source_system || ':' || work_item_id as work_item_uid,
+    case when parent_id is not null then source_system || ':' || parent_id end as parent_uid,
+    case when caused_by_id is not null then source_system || ':' || caused_by_id end as caused_by_uid,
+    case when sprint_id is not null then source_system || ':' || sprint_id end as sprint_uid,
+    {{ columns[1:] | join(',\n    ') }}
+from unioned
