@@ -38,18 +38,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def source_spec(tool: str, sandbox_url: str, tenant: str) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """(base URL, credentials, config) of the tenant's source for ``tool`` on the sandbox."""
+def source_spec(
+    tool: str, sandbox_url: str, tenant: str, project: str = ""
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(base URL, credentials, config) of the tenant's source for ``tool`` on the sandbox
+    (``project``: the Azure DevOps project that holds the tenant's repositories)."""
     from connectors.sandbox.tools import token_for
 
     if tool == "jira":
         return f"{sandbox_url}/jira", {"email": f"bench@{tenant}.example", "token": token_for("jira", tenant)}, {}
     if tool == "clickup":
         return f"{sandbox_url}/clickup", {"token": token_for("clickup", tenant)}, {}
-    return f"{sandbox_url}/azure/{tenant}-eng", {"token": token_for("azure", tenant)}, {}
+    config: dict[str, Any] = {}
+    if tool == "azure_devops_git":
+        config["project"] = project
+    return f"{sandbox_url}/azure/{tenant}-eng", {"token": token_for("azure", tenant)}, config
 
 
-def _load_in_child(tool: str, sandbox_url: str, db_url: str, pipelines_dir: str, queue: Any) -> None:
+def _load_in_child(tool: str, sandbox_url: str, db_url: str, pipelines_dir: str, project: str, queue: Any) -> None:
     """Run one load; report rows, seconds and this process's peak RSS."""
     import importlib
 
@@ -57,7 +63,7 @@ def _load_in_child(tool: str, sandbox_url: str, db_url: str, pipelines_dir: str,
 
     module = importlib.import_module(f"connectors.{tool}")
     pipeline = importlib.import_module(f"connectors.{tool}.pipeline")
-    base_url, credentials, config = source_spec(tool, sandbox_url, TENANT)
+    base_url, credentials, config = source_spec(tool, sandbox_url, TENANT, project)
     started = time.perf_counter()
     source = getattr(module, f"{tool}_source")(base_url=base_url, credentials=credentials, config=config)
     info = getattr(pipeline, f"load_{tool}")(TENANT, db_url, source, pipelines_dir=pipelines_dir)
@@ -67,10 +73,10 @@ def _load_in_child(tool: str, sandbox_url: str, db_url: str, pipelines_dir: str,
     queue.put({"rows": sum(counts.values()), "by_table": counts, "seconds": seconds, "peak_rss_mib": peak_mib})
 
 
-def run_load(tool: str, sandbox_url: str, db_url: str, pipelines_dir: str) -> dict[str, Any]:
+def run_load(tool: str, sandbox_url: str, db_url: str, pipelines_dir: str, project: str) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(target=_load_in_child, args=(tool, sandbox_url, db_url, pipelines_dir, queue))
+    child = context.Process(target=_load_in_child, args=(tool, sandbox_url, db_url, pipelines_dir, project, queue))
     child.start()
     child.join()
     if child.exitcode != 0:
@@ -92,15 +98,19 @@ def main() -> int:
     os.environ.pop("PULSE_DATABASE_URL", None)
 
     from connectors.sandbox import SandboxServer
+    from connectors.sandbox.azure_git.payloads import git_project
     from connectors.sandbox.github.world import github_world
     from connectors.sandbox.work.world import work_world
     from pulse.db import database_url
     from pulse.db.embedded import EmbeddedPostgres
     from pulse.settings import get_settings
 
-    # Calibrate the world's scale to the number of work items asked for.
-    probe = work_world(github_world(TENANT), link_pull_requests=False)
-    work_scale = args.work_items / len(probe.items)
+    # Calibrate the world's scale to the number of work items asked for (twice: the count
+    # does not grow quite in proportion, since small sprints round their item counts).
+    work_scale = 1.0
+    for _ in range(2):
+        probe = work_world(github_world(TENANT, scale=args.pr_scale), scale=work_scale, link_pull_requests=False)
+        work_scale *= args.work_items / len(probe.items)
 
     settings = get_settings()
     cluster = EmbeddedPostgres(settings)
@@ -110,6 +120,7 @@ def main() -> int:
     sandbox.tool_rate_limit = 10**9
     sandbox.clickup_rate_limit = 10**9  # type: ignore[attr-defined]
     world = sandbox.work_world(TENANT)
+    project = git_project(world)
     generated = time.perf_counter() - started
     print(
         f"sandbox world of {TENANT}: {len(world.items)} work items, {world.counts()['changes']} changes, "
@@ -126,7 +137,7 @@ def main() -> int:
     }
     try:
         for tool in tools:
-            full = run_load(tool, sandbox.url, db_url, str(home / "dlt"))
+            full = run_load(tool, sandbox.url, db_url, str(home / "dlt"), project)
             print(
                 f"{tool}: full load {full['rows']} rows in {full['seconds']:.1f} s = "
                 f"{full['rows'] / full['seconds']:.0f} rows/s, peak RSS {full['peak_rss_mib']:.0f} MiB"
@@ -140,7 +151,7 @@ def main() -> int:
             }
         sandbox.advance(days=1, touches_per_tenant=20)
         for tool in tools:
-            inc = run_load(tool, sandbox.url, db_url, str(home / "dlt"))
+            inc = run_load(tool, sandbox.url, db_url, str(home / "dlt"), project)
             print(f"{tool}: incremental after a day {inc['rows']} rows in {inc['seconds']:.1f} s")
             figures["tools"][tool].update(incremental_rows=inc["rows"], incremental_seconds=round(inc["seconds"], 1))
     finally:

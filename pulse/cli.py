@@ -243,7 +243,10 @@ def source() -> None:
 @click.option("--token-env", help="Read the token from this environment variable.")
 @click.option("--config", "config_pairs", multiple=True, help="KEY=VALUE, e.g. org=acme-eng (repeatable).")
 @click.option(
-    "--credential", "credential_pairs", multiple=True, help="More credentials as KEY=VALUE, e.g. email=bot@acme.com."
+    "--credential",
+    "credential_pairs",
+    multiple=True,
+    help="Credentials as KEY=VALUE, e.g. email=bot@acme.com (repeatable); token=... instead of --token-env.",
 )
 def source_add(
     tenant_id: str,
@@ -254,13 +257,18 @@ def source_add(
     config_pairs: tuple[str, ...],
     credential_pairs: tuple[str, ...],
 ) -> None:
-    """Add a source. The token is read from --token-env or prompted for (hidden); it is stored encrypted."""
+    """Add a source. The token comes from --token-env, --credential token=..., or is prompted for
+    (hidden); credentials are stored encrypted."""
+    credentials = _parse_pairs(credential_pairs, "--credential")
     if token_env:
+        if "token" in credentials:
+            raise click.UsageError("give the token once: --token-env or --credential token=..., not both")
         token = os.environ.get(token_env)
         if not token:
             raise click.ClickException(f"Environment variable {token_env} is not set or empty.")
-    else:
-        token = click.prompt("API token", hide_input=True)
+        credentials["token"] = token
+    elif not credentials.get("token"):
+        credentials["token"] = click.prompt("API token", hide_input=True)
     settings = get_settings()
     config = _parse_config(config_pairs)
     with transaction(settings) as conn:
@@ -270,7 +278,7 @@ def source_add(
             source_type,
             name,
             base_url,
-            credentials={**_parse_pairs(credential_pairs, "--credential"), "token": token},
+            credentials=credentials,
             config=config,
             secret_key=settings.secret_key,
             actor=actor(),
@@ -467,11 +475,13 @@ def _register_service_commands() -> None:
     """Commands whose implementation lives with the service they start."""
     from pulse.agents.cli import agents
     from pulse.budgets.cli import budget
+    from pulse.compliance_cli import flag
     from pulse.mcp.cli import mcp
     from pulse.telemetry.cli import ingest
 
     main.add_command(agents)
     main.add_command(budget)
+    main.add_command(flag)
     main.add_command(mcp)
     main.add_command(ingest)
 

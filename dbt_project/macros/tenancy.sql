@@ -52,8 +52,10 @@
 
 {% macro delete_tenant_partition() -%}
     {#- Marts are rebuilt per tenant partition: remove the partition's rows, then the model
-        appends them anew, in one transaction. Without a tenant every row is rebuilt. -#}
-    {%- if is_incremental() -%}
+        appends them anew, in one transaction. Without a tenant every row is rebuilt.
+        A model that reads its own previous rows (config keeps_history=true, e.g. flags that
+        remember when they opened) replaces them itself with delete+insert on its unique key. -#}
+    {%- if is_incremental() and not config.get('keeps_history', false) -%}
     delete from {{ this }}
     {%- if var('tenant_id') is not none %} where tenant_id = '{{ var("tenant_id") }}'{% endif -%}
     {%- endif -%}

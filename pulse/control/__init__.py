@@ -419,3 +419,37 @@ def set_field_mappings(conn: Connection, source_id: int, mappings: dict[str, Any
         new={"field_mappings": mappings},
     )
     return get_source(conn, source_id)
+
+
+# -- compliance flags ----------------------------------------------------------------------
+
+#: The flag types of marts.fct_compliance_flags (migration 0004 checks the same list).
+COMPLIANCE_FLAG_TYPES = (
+    "missing_pr_link",
+    "unit_testing_not_done",
+    "ac_quality",
+    "unit_test_task_missing",
+    "coverage_below_threshold",
+    "ci_evidence_missing",
+    "reviewer_signoff_missing",
+    "exception_expiring",
+)
+
+
+def resolve_compliance_flag(
+    conn: Connection, tenant_id: str, work_item_uid: str, flag_type: str, *, note: str, actor: str
+) -> int:
+    """Resolve a compliance flag by hand (control.compliance_flag_resolutions, audited). The
+    flags mart shows it resolved by ``actor`` from its next build on, and after every rebuild."""
+    require_tenant(conn, tenant_id)
+    if flag_type not in COMPLIANCE_FLAG_TYPES:
+        raise ControlError(f"unknown flag type {flag_type!r}: one of {', '.join(COMPLIANCE_FLAG_TYPES)}")
+    if not re.fullmatch(r"[a-z_]+:.+", work_item_uid):
+        raise ControlError(f"{work_item_uid!r} is no work item uid: write <tool>:<id>, e.g. jira:10042")
+    if not note.strip():
+        raise ControlError("say why the flag is resolved (--note)")
+    resolution_id: int = conn.execute(
+        text("select control.resolve_compliance_flag(:actor, :t, :item, :flag, :note)"),
+        {"actor": actor, "t": tenant_id, "item": work_item_uid, "flag": flag_type, "note": note.strip()},
+    ).scalar_one()
+    return int(resolution_id)

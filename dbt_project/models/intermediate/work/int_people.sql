@@ -69,7 +69,7 @@ named as (
         max(user_id) filter (where source_system = 'clickup') as clickup_user_id,
         max(user_id) filter (where source_system = 'azure_boards') as azure_user_id,
         max(user_id) filter (where source_system = 'github') as github_login,
-        array_agg(distinct source_system order by source_system) as source_systems
+        string_agg(distinct source_system, ', ' order by source_system) as source_systems
     from accounts
     group by tenant_id, email
 )
@@ -84,7 +84,7 @@ select
     named.jira_account_id,
     named.clickup_user_id,
     named.azure_user_id,
-    coalesce(named.source_systems, array[]::text[]) as source_systems,
+    named.source_systems,
     assignments.project_key as primary_project_key
 from emails
 left join named

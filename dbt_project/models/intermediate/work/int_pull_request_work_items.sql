@@ -75,7 +75,7 @@ select
     tenant_id,
     pull_request_id,
     work_item_uid,
-    array_agg(distinct found_in order by found_in) as found_in,
+    string_agg(distinct found_in, ', ' order by found_in) as found_in,
     (array_agg(found_in order by priority))[1] as first_found_in
 from links
 group by tenant_id, pull_request_id, work_item_uid

@@ -45,8 +45,8 @@ links as (
     select
         links.tenant_id,
         links.pull_request_id,
-        array_agg(items.work_item_key order by items.work_item_key) as work_item_keys,
-        array_agg(links.work_item_uid order by links.work_item_uid) as work_item_uids
+        string_agg(items.work_item_key, ', ' order by items.work_item_key) as work_item_keys,
+        count(*) as linked_work_items
     from {{ ref('int_pull_request_work_items') }} as links
     inner join {{ ref('int_work_items__unioned') }} as items
         on items.tenant_id = links.tenant_id and items.work_item_uid = links.work_item_uid
@@ -82,8 +82,8 @@ select
     pull_requests.merged_at is not null
         and (review_stats.first_review_at is null or review_stats.first_review_at > pull_requests.merged_at)
         as is_merged_without_review,
-    coalesce(links.work_item_keys, array[]::text[]) as work_item_keys,
-    coalesce(links.work_item_uids, array[]::text[]) as work_item_uids,
+    links.work_item_keys,
+    coalesce(links.linked_work_items, 0)::integer as linked_work_items,
     pull_requests.url
 from pull_requests
 left join review_stats
