@@ -183,7 +183,7 @@ class ClickUpWorkspace:
         return next((ref for ref in self.lists() if ref.id == list_id), None)
 
     def item(self, task_id: str) -> WorkItem | None:
-        return next((i for i in self.world.items if i.clickup_id == task_id), None)
+        return self.world.by_clickup_id(task_id)
 
     def items_in(self, ref: ListRef, *, include_timl: bool) -> list[WorkItem]:
         """The list's tasks: home tasks (the Backlog's: all of its project's), and with

@@ -274,6 +274,8 @@ class WorkWorld:
     advances: int = 0
     _next_id: int = 0
     _numbers: dict[str, int] = field(default_factory=dict)
+    _index: dict[int, WorkItem] = field(default_factory=dict, repr=False, compare=False)
+    _clickup_index: dict[str, WorkItem] = field(default_factory=dict, repr=False, compare=False)
 
     # -- look-ups ---------------------------------------------------------------------
 
@@ -281,7 +283,16 @@ class WorkWorld:
         return self._by_id().get(item_id)
 
     def _by_id(self) -> dict[int, WorkItem]:
-        return {item.id: item for item in self.items}
+        # Items are only ever appended (advance() adds new ones), so the index is current while
+        # it holds as many items as the world: rebuilt once per addition, not once per look-up.
+        if len(self._index) != len(self.items):
+            self._index = {item.id: item for item in self.items}
+        return self._index
+
+    def by_clickup_id(self, task_id: str) -> WorkItem | None:
+        if len(self._clickup_index) != len(self.items):
+            self._clickup_index = {item.clickup_id: item for item in self.items}
+        return self._clickup_index.get(task_id)
 
     def project(self, key: str) -> Project | None:
         return next((p for p in self.projects if p.key == key), None)
