@@ -166,5 +166,18 @@ def test_definitions_form_one_lineage_graph() -> None:
     }
     assert parents["staging/stg_github__pull_requests"] == {"raw/github/pull_requests"}
     assert parents["staging/stg_github__reviews"] == {"raw/github/reviews"}
-    assert parents["marts/fct_pull_requests"] == {"staging/stg_github__pull_requests", "staging/stg_github__reviews"}
+    assert parents["marts/fct_pull_requests"] == {"intermediate/int_pull_requests_unified"}
+
+    def ancestors(key: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [key]
+        while todo:
+            for parent in parents[todo.pop()] - seen:
+                seen.add(parent)
+                todo.append(parent)
+        return seen
+
+    # Every tool reaches the marts through the unified models, in the one graph.
+    assert {"raw/github/pull_requests", "raw/azure_devops_git/pull_requests"} <= ancestors("marts/fct_pr_health")
+    assert {"raw/jira/issues", "raw/clickup/tasks", "raw/azure_boards/work_items"} <= ancestors("marts/fct_sprints")
     assert parents["raw/github/reviews"] == {"raw/github/pull_requests"}

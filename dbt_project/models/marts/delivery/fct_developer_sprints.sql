@@ -1,0 +1,313 @@
+{#- One row per person and sprint: what they completed of the sprint and what they did in its
+    window. Who has a row: everyone assigned (now) an item of the sprint's scope, and everyone
+    whose primary project is the sprint's project (int_people.primary_project_key).
+
+    * the window is fct_sprints': [start_at, completion or planned end, capped at as_of());
+    * completed work: items completed in the sprint (int_sprint_scope) whose assignee is the
+      person, at their points at the sprint's end (as velocity counts them);
+    * activity (commits, pull requests, reviews) is the person's in the window, in any
+      repository: sprints of different projects overlap, so it is not additive across sprints.
+      A commit is the author's by its email, else (GitHub) by its author login's person; a
+      pull request's author likewise. Reviews of one's own pull request do not count;
+    * review turnaround: for each pull request whose first review by the person falls in the
+      window, that review's time minus the pull request's opening, averaged;
+    * defects attributed: bugs caused by stories the person completed in the sprint;
+    * DMT: over their completed non-epic items that fct_work_item_compliance assesses. -#}
+
+with
+
+sprints as (
+    select
+        tenant_id,
+        sprint_uid,
+        project_key,
+        start_at,
+        least(coalesce(completed_at, end_at), {{ as_of() }}) as window_end_at
+    from {{ ref('int_sprints_unified') }}
+    {{ tenant_filter() }}
+),
+
+scope as (
+    select tenant_id, sprint_uid, work_item_uid, is_completed, points_at_end
+    from {{ ref('int_sprint_scope') }}
+    {{ tenant_filter() }}
+),
+
+items as (
+    select tenant_id, work_item_uid, item_type, caused_by_uid, assignee_person_id
+    from {{ ref('int_work_items_unified') }}
+    {{ tenant_filter() }}
+),
+
+people as (
+    select tenant_id, person_id, github_login, primary_project_key
+    from {{ ref('int_people') }}
+    {{ tenant_filter() }}
+),
+
+members as (
+    select
+        tenant_id,
+        sprint_uid,
+        person_id,
+        bool_or(is_assignee) as is_assignee,
+        bool_or(is_project_member) as is_project_member
+    from (
+        select scope.tenant_id, scope.sprint_uid, items.assignee_person_id as person_id,
+               true as is_assignee, false as is_project_member
+        from scope
+        inner join items
+            on items.tenant_id = scope.tenant_id and items.work_item_uid = scope.work_item_uid
+        where items.assignee_person_id is not null
+        union all
+        select sprints.tenant_id, sprints.sprint_uid, people.person_id, false, true
+        from sprints
+        inner join people
+            on people.tenant_id = sprints.tenant_id and people.primary_project_key = sprints.project_key
+    ) as candidates
+    group by tenant_id, sprint_uid, person_id
+),
+
+completed as (
+    select
+        scope.tenant_id,
+        scope.sprint_uid,
+        items.assignee_person_id as person_id,
+        scope.work_item_uid,
+        scope.points_at_end,
+        items.item_type
+    from scope
+    inner join items
+        on items.tenant_id = scope.tenant_id and items.work_item_uid = scope.work_item_uid
+    where scope.is_completed and items.assignee_person_id is not null
+),
+
+completion as (
+    select
+        tenant_id,
+        sprint_uid,
+        person_id,
+        count(*) as items_completed,
+        coalesce(sum(points_at_end), 0) as points_completed
+    from completed
+    group by tenant_id, sprint_uid, person_id
+),
+
+defects as (
+    select
+        completed.tenant_id,
+        completed.sprint_uid,
+        completed.person_id,
+        count(distinct bugs.work_item_uid) as defects_attributed
+    from completed
+    inner join items as bugs
+        on bugs.tenant_id = completed.tenant_id and bugs.caused_by_uid = completed.work_item_uid
+    where completed.item_type = 'story' and bugs.item_type = 'bug'
+    group by completed.tenant_id, completed.sprint_uid, completed.person_id
+),
+
+compliance as (
+    select
+        completed.tenant_id,
+        completed.sprint_uid,
+        completed.person_id,
+        count(*) as dmt_assessed_items,
+        count(*) filter (where assessed.is_dmt_compliant) as dmt_compliant_items,
+        avg(assessed.dmt_coverage_pct) as mean_dmt_coverage_pct
+    from completed
+    inner join {{ ref('fct_work_item_compliance') }} as assessed
+        on assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid
+    where completed.item_type <> 'epic' {{ and_tenant('assessed') }}
+    group by completed.tenant_id, completed.sprint_uid, completed.person_id
+),
+
+commits as (
+    select tenant_id, commit_sha, author_email, author_login, authored_at
+    from {{ ref('stg_github__commits') }}
+    {{ tenant_filter() }}
+    union all
+    select tenant_id, commit_sha, author_email, author_login, authored_at
+    from {{ ref('stg_azure_devops_git__commits') }}
+    {{ tenant_filter() }}
+),
+
+-- One row per commit (a commit in two pull requests is one commit), with its author as a person.
+commit_authors as (
+    select distinct
+        commits.tenant_id,
+        commits.commit_sha,
+        commits.authored_at,
+        coalesce(by_email.person_id, by_login.person_id) as person_id
+    from commits
+    left join people as by_email
+        on by_email.tenant_id = commits.tenant_id and by_email.person_id = commits.author_email
+    left join people as by_login
+        on by_login.tenant_id = commits.tenant_id and by_login.github_login = commits.author_login
+),
+
+pull_requests as (
+    select
+        pull_requests.tenant_id,
+        pull_requests.pull_request_id,
+        pull_requests.source_system,
+        pull_requests.author_login,
+        coalesce(pull_requests.author_person_id, by_login.person_id) as author_person_id,
+        pull_requests.opened_at,
+        pull_requests.merged_at
+    from {{ ref('int_pull_requests_unified') }} as pull_requests
+    left join people as by_login
+        on by_login.tenant_id = pull_requests.tenant_id
+        and pull_requests.source_system = 'github'
+        and by_login.github_login = pull_requests.author_login
+    {{ tenant_filter('pull_requests') }}
+),
+
+reviews as (
+    select
+        reviews.tenant_id,
+        reviews.pull_request_id,
+        coalesce(by_email.person_id, by_login.person_id) as person_id,
+        reviews.submitted_at
+    from {{ ref('int_pull_request_reviews_unified') }} as reviews
+    left join people as by_email
+        on by_email.tenant_id = reviews.tenant_id and by_email.person_id = reviews.reviewer_email
+    left join people as by_login
+        on by_login.tenant_id = reviews.tenant_id
+        and reviews.source_system = 'github'
+        and by_login.github_login = reviews.reviewer_login
+    {{ tenant_filter('reviews') }}
+),
+
+-- Each person's reviews of pull requests they did not author.
+person_reviews as (
+    select reviews.tenant_id, reviews.pull_request_id, reviews.person_id, reviews.submitted_at, pull_requests.opened_at
+    from reviews
+    inner join pull_requests
+        on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
+    where reviews.person_id is not null
+      and reviews.person_id is distinct from pull_requests.author_person_id
+),
+
+first_reviews as (
+    select
+        tenant_id,
+        pull_request_id,
+        person_id,
+        min(submitted_at) as first_review_at,
+        extract(epoch from min(submitted_at) - min(opened_at)) / 3600.0 as turnaround_hours
+    from person_reviews
+    group by tenant_id, pull_request_id, person_id
+),
+
+windows as (
+    select members.tenant_id, members.sprint_uid, members.person_id, sprints.start_at, sprints.window_end_at
+    from members
+    inner join sprints
+        on sprints.tenant_id = members.tenant_id and sprints.sprint_uid = members.sprint_uid
+),
+
+commit_counts as (
+    select windows.tenant_id, windows.sprint_uid, windows.person_id, count(*) as commits
+    from windows
+    inner join commit_authors
+        on commit_authors.tenant_id = windows.tenant_id
+        and commit_authors.person_id = windows.person_id
+        and commit_authors.authored_at >= windows.start_at
+        and commit_authors.authored_at < windows.window_end_at
+    group by windows.tenant_id, windows.sprint_uid, windows.person_id
+),
+
+authored as (
+    select
+        windows.tenant_id,
+        windows.sprint_uid,
+        windows.person_id,
+        count(*) filter (
+            where pull_requests.opened_at >= windows.start_at and pull_requests.opened_at < windows.window_end_at
+        ) as prs_authored,
+        count(*) filter (
+            where pull_requests.merged_at >= windows.start_at and pull_requests.merged_at < windows.window_end_at
+        ) as prs_merged
+    from windows
+    inner join pull_requests
+        on pull_requests.tenant_id = windows.tenant_id and pull_requests.author_person_id = windows.person_id
+    group by windows.tenant_id, windows.sprint_uid, windows.person_id
+),
+
+reviewed as (
+    select
+        windows.tenant_id,
+        windows.sprint_uid,
+        windows.person_id,
+        count(distinct person_reviews.pull_request_id) as prs_reviewed
+    from windows
+    inner join person_reviews
+        on person_reviews.tenant_id = windows.tenant_id
+        and person_reviews.person_id = windows.person_id
+        and person_reviews.submitted_at >= windows.start_at
+        and person_reviews.submitted_at < windows.window_end_at
+    group by windows.tenant_id, windows.sprint_uid, windows.person_id
+),
+
+turnaround as (
+    select windows.tenant_id, windows.sprint_uid, windows.person_id, avg(first_reviews.turnaround_hours) as mean_hours
+    from windows
+    inner join first_reviews
+        on first_reviews.tenant_id = windows.tenant_id
+        and first_reviews.person_id = windows.person_id
+        and first_reviews.first_review_at >= windows.start_at
+        and first_reviews.first_review_at < windows.window_end_at
+    group by windows.tenant_id, windows.sprint_uid, windows.person_id
+)
+
+select
+    members.tenant_id,
+    members.sprint_uid,
+    members.person_id,
+    sprints.project_key,
+    members.is_assignee,
+    members.is_project_member,
+    coalesce(completion.items_completed, 0)::integer as items_completed,
+    coalesce(completion.points_completed, 0)::numeric(12, 2) as points_completed,
+    coalesce(commit_counts.commits, 0)::integer as commits,
+    coalesce(authored.prs_authored, 0)::integer as prs_authored,
+    coalesce(authored.prs_merged, 0)::integer as prs_merged,
+    coalesce(reviewed.prs_reviewed, 0)::integer as prs_reviewed,
+    round(turnaround.mean_hours, 2)::numeric(12, 2) as mean_review_turnaround_hours,
+    coalesce(defects.defects_attributed, 0)::integer as defects_attributed,
+    round(compliance.mean_dmt_coverage_pct, 2)::numeric(5, 2) as mean_dmt_coverage_pct,
+    coalesce(compliance.dmt_assessed_items, 0)::integer as dmt_assessed_items,
+    coalesce(compliance.dmt_compliant_items, 0)::integer as dmt_compliant_items,
+    round(100.0 * compliance.dmt_compliant_items / nullif(compliance.dmt_assessed_items, 0), 2)::numeric(5, 2)
+        as dmt_compliance_rate
+from members
+inner join sprints
+    on sprints.tenant_id = members.tenant_id and sprints.sprint_uid = members.sprint_uid
+left join completion
+    on completion.tenant_id = members.tenant_id
+    and completion.sprint_uid = members.sprint_uid
+    and completion.person_id = members.person_id
+left join defects
+    on defects.tenant_id = members.tenant_id
+    and defects.sprint_uid = members.sprint_uid
+    and defects.person_id = members.person_id
+left join compliance
+    on compliance.tenant_id = members.tenant_id
+    and compliance.sprint_uid = members.sprint_uid
+    and compliance.person_id = members.person_id
+left join commit_counts
+    on commit_counts.tenant_id = members.tenant_id
+    and commit_counts.sprint_uid = members.sprint_uid
+    and commit_counts.person_id = members.person_id
+left join authored
+    on authored.tenant_id = members.tenant_id
+    and authored.sprint_uid = members.sprint_uid
+    and authored.person_id = members.person_id
+left join reviewed
+    on reviewed.tenant_id = members.tenant_id
+    and reviewed.sprint_uid = members.sprint_uid
+    and reviewed.person_id = members.person_id
+left join turnaround
+    on turnaround.tenant_id = members.tenant_id
+    and turnaround.sprint_uid = members.sprint_uid
+    and turnaround.person_id = members.person_id
