@@ -435,9 +435,11 @@ class ReviewActivity:
 
     last_vote: int | None = None  # the result of their latest VoteUpdate
     voted_at: datetime | None = None  # when they cast it
+    first_voted_at: datetime | None = None  # their first vote, whatever it was (time to first review)
     vote_reset_at: datetime | None = None  # when a push reset it afterwards
     comment_count: int = 0
     last_commented_at: datetime | None = None
+    first_commented_at: datetime | None = None
 
 
 def _property(properties: Any, name: str) -> str | None:
@@ -503,6 +505,7 @@ def review_activity(threads: list[Any]) -> tuple[dict[str, ReviewActivity], list
             for voter in voters:
                 entry = activity.setdefault(voter, ReviewActivity())
                 entry.last_vote, entry.voted_at, entry.vote_reset_at = vote, published, None
+                entry.first_voted_at = entry.first_voted_at or published
         elif kind in ("ResetMultipleVotes", "ResetAllVotes"):
             if kind == "ResetAllVotes":
                 voters = [voter for voter, entry in activity.items() if entry.voted_at is not None]
@@ -529,6 +532,8 @@ def review_activity(threads: list[Any]) -> tuple[dict[str, ReviewActivity], list
                 entry.comment_count += 1
                 if entry.last_commented_at is None or at > entry.last_commented_at:
                     entry.last_commented_at = at
+                if entry.first_commented_at is None or at < entry.first_commented_at:
+                    entry.first_commented_at = at
     return activity, bad
 
 
@@ -548,10 +553,12 @@ def parse_reviewer(item: Any, pull_request: JsonDict, activity: dict[str, Review
         "is_flagged": bool(f.boolean("isFlagged")),
         "is_container": bool(f.boolean("isContainer")),
         "voted_at": seen.voted_at,
+        "first_voted_at": seen.first_voted_at,
         "last_vote": seen.last_vote,
         "vote_reset_at": seen.vote_reset_at,
         "comment_count": seen.comment_count,
         "last_commented_at": seen.last_commented_at,
+        "first_commented_at": seen.first_commented_at,
         "payload": item,
     }
     f.check()

@@ -7,7 +7,7 @@ The tenant is created in ``control.tenants`` first: dbt finds raw schemas throug
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -24,6 +24,8 @@ from pulse.db import admin_engine
 from pulse.settings import Settings
 from tests.conftest import run_dbt
 
+#: The world is a function of its day; this one has every verdict, dismissals included.
+WORLD_DAY = datetime(2026, 11, 22, tzinfo=UTC)
 TENANT = "azg_views"  # a world whose reviews show every verdict
 VERDICTS = {10: "approved", 5: "approved_with_suggestions", -5: "waiting_for_author", -10: "changes_requested"}
 
@@ -31,7 +33,7 @@ VERDICTS = {10: "approved", 5: "approved_with_suggestions", -5: "waiting_for_aut
 @pytest.fixture(scope="module")
 def loaded(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     """One tenant's pull requests loaded from a small sandbox, and the staging models built."""
-    server = SandboxServer(host="127.0.0.1", port=0, seed=42, scale=0.25).start()
+    server = SandboxServer(host="127.0.0.1", port=0, seed=42, now=WORLD_DAY, scale=0.25).start()
     try:
         with admin_engine(settings).begin() as conn:
             control.add_tenant(conn, TENANT, "Azure Git dbt", actor="test")

@@ -304,3 +304,35 @@ def test_paging_that_does_not_advance_stops_with_an_error() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_reviewers_first_vote_and_comment_are_kept_beside_the_latest() -> None:
+    """Time to first review needs the first act, not the verdict that stands."""
+    ada = "aaaaaaaa-0000-0000-0000-000000000001"
+    vote = "CodeReviewVoteResult"
+    threads = [
+        thread("2026-11-02T09:00:00Z", {"CodeReviewThreadType": prop("VoteUpdate"), vote: prop("-10"),
+                                         "CodeReviewVotedByIdentity": prop(ada)}),
+        thread("2026-11-02T10:00:00Z", {}, comments=[
+            {"author": {"id": ada}, "commentType": "text", "publishedDate": "2026-11-02T10:00:00Z"},
+        ]),
+        thread("2026-11-03T09:00:00Z", {"CodeReviewThreadType": prop("VoteUpdate"), vote: prop("10"),
+                                         "CodeReviewVotedByIdentity": prop(ada)}),
+        thread("2026-11-03T10:00:00Z", {}, comments=[
+            {"author": {"id": ada}, "commentType": "text", "publishedDate": "2026-11-03T10:00:00Z"},
+        ]),
+    ]  # fmt: skip
+    activity, bad = review_activity(threads)
+    seen = activity[ada]
+    assert (seen.last_vote, seen.voted_at, seen.first_voted_at) == (
+        10,
+        datetime(2026, 11, 3, 9, tzinfo=UTC),
+        datetime(2026, 11, 2, 9, tzinfo=UTC),
+    )
+    assert (seen.first_commented_at, seen.last_commented_at) == (
+        datetime(2026, 11, 2, 10, tzinfo=UTC),
+        datetime(2026, 11, 3, 10, tzinfo=UTC),
+    )
+    assert bad == []
+    row = parse_reviewer({"id": ada, "vote": 10}, {"id": 7, "repository_id": "r"}, activity)
+    assert (row["first_voted_at"], row["first_commented_at"]) == (seen.first_voted_at, seen.first_commented_at)

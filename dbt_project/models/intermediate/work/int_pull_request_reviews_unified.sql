@@ -1,6 +1,8 @@
 {#- Reviews of every git host with one verdict vocabulary: approved, approved_with_suggestions,
     changes_requested, waiting_for_author, commented, dismissed (Azure's votes 10, 5, -10 and -5
-    are mapped in its staging model; GitHub's review states here). GitHub's pending reviews
+    are mapped in its staging model; GitHub's review states here). A GitHub review is one act;
+    an Azure reviewer's row is their current vote, and first_activity_at their first vote or
+    comment (the moment they first reviewed). GitHub's pending reviews
     (drafts nobody else can see) are no review. A view: it never filters by tenant. -#}
 with
 
@@ -18,7 +20,8 @@ github as (
             when 'COMMENTED' then 'commented'
             when 'DISMISSED' then 'dismissed'
         end as verdict,
-        reviews.submitted_at
+        reviews.submitted_at,
+        reviews.submitted_at as first_activity_at
     from {{ ref('stg_github__reviews') }} as reviews
     left join {{ ref('stg_github__users') }} as users
         on users.tenant_id = reviews.tenant_id and users.user_id = reviews.reviewer_login
@@ -34,7 +37,8 @@ azure as (
         reviewer_login,
         reviewer_email,
         verdict,
-        submitted_at
+        submitted_at,
+        first_activity_at
     from {{ ref('stg_azure_devops_git__reviews') }}
     where submitted_at is not null
 )

@@ -26,7 +26,7 @@ review_stats as (
     select
         reviews.tenant_id,
         reviews.pull_request_id,
-        min(reviews.submitted_at) as first_review_at,
+        min(reviews.first_activity_at) as first_review_at,
         min(reviews.submitted_at) filter (where reviews.verdict in ('approved', 'approved_with_suggestions'))
             as first_approval_at,
         count(*) as review_count,

@@ -167,7 +167,7 @@ reviews as (
         reviews.tenant_id,
         reviews.pull_request_id,
         coalesce(by_email.person_id, by_login.person_id) as person_id,
-        reviews.submitted_at
+        reviews.first_activity_at as submitted_at  -- when they first reviewed (Azure: first vote or comment)
     from {{ ref('int_pull_request_reviews_unified') }} as reviews
     left join people as by_email
         on by_email.tenant_id = reviews.tenant_id and by_email.person_id = reviews.reviewer_email

@@ -1,12 +1,14 @@
 {#- One row per reviewer who acted on a pull request: voted (the current vote is the verdict,
     submitted_at when it was cast), had the vote reset by a push (dismissed), or only commented.
+    first_activity_at is their first vote or comment, whatever came later (time to first review).
     Reviewers who were asked and did nothing are no review and are left out. -#}
 with
 
 source as (
     {{ union_tenant_sources(source('azure_devops_git', 'reviewers'), 'azure_devops_git', [
         'pull_request_id', 'reviewer_id', 'display_name', 'unique_name', 'vote', 'is_required',
-        'voted_at', 'vote_reset_at', 'comment_count', 'last_commented_at'
+        'voted_at', 'vote_reset_at', 'comment_count', 'last_commented_at', 'first_voted_at',
+        'first_commented_at'
     ]) }}
 ),
 
@@ -23,6 +25,7 @@ classified as (
         vote_reset_at::timestamptz as vote_reset_at,
         coalesce(comment_count::integer, 0) as comment_count,
         last_commented_at::timestamptz as last_commented_at,
+        least(first_voted_at::timestamptz, first_commented_at::timestamptz) as first_activity_at,
         case
             when vote::integer = 10 then 'approved'
             when vote::integer = 5 then 'approved_with_suggestions'
@@ -42,6 +45,8 @@ select
     case when unique_name like '%@%' then lower(unique_name) end as reviewer_email,
     verdict,
     case when verdict = 'commented' then last_commented_at else voted_at end as submitted_at,
+    coalesce(first_activity_at, case when verdict = 'commented' then last_commented_at else voted_at end)
+        as first_activity_at,
     reviewer_name,
     vote,
     is_required,
