@@ -1,27 +1,44 @@
 """`pulse demo`: the whole platform on one machine, from an empty PULSE_HOME.
 
 Starts the database (embedded unless PULSE_DATABASE_URL), migrates, starts the sandbox APIs,
-creates three tenants with users and GitHub sources pointing at the sandbox, syncs each
-tenant through Dagster, then serves the Dagster UI and Streamlit until Ctrl-C and stops
-everything it started.
+creates three tenants with users and, pointing at the sandbox, the sources of each tenant's
+tool mix (the sandbox's ``TOOL_MIX`` in ``connectors/sandbox/work/world.py``) and an
+agent-platform source:
+
+* acme: Jira and GitHub (``raw_jira__acme``, ``raw_github__acme``);
+* globex: ClickUp and GitHub (``raw_clickup__globex``, ``raw_github__globex``);
+* initech: Azure Boards and Azure DevOps Git (``raw_azure_boards__initech``,
+  ``raw_azure_devops_git__initech``); no GitHub source, because its pull requests live on
+  its Azure DevOps organisation (the sandbox's GitHub API would serve the same ones again).
+
+Then it syncs each tenant through Dagster (dlt loads, then ``dbt build``), serves the Dagster
+UI and Streamlit until Ctrl-C, and stops everything it started.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, text
 
 from pulse import control
 from pulse.db import admin_engine, database_url
 from pulse.services import start_service, stop_service
 from pulse.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from connectors.sandbox import SandboxServer
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +104,60 @@ def sandbox_token(tenant_slug: str) -> str:
     return f"ghs_sandbox_{tenant_slug}"
 
 
-def seed_demo(settings: Settings, sandbox_url: str, tenants: tuple[DemoTenant, ...] = DEMO_TENANTS) -> None:
-    """Create the demo tenants, teams, users and GitHub sources; safe to run again."""
+@dataclass(frozen=True)
+class DemoSource:
+    """One source a demo tenant gets, named after its type."""
+
+    type: str
+    base_url: str
+    credentials: Mapping[str, str]
+    config: Mapping[str, str]
+
+
+#: Source type of each sandbox git host (``TOOL_MIX`` names Azure DevOps Git ``azure_devops``).
+GIT_HOST_SOURCE_TYPES = {"github": "github", "azure_devops": "azure_devops_git"}
+
+
+def demo_sources(tenant: DemoTenant, sandbox: SandboxServer) -> tuple[DemoSource, ...]:
+    """The sources of ``tenant``'s tool mix (its tracker and git host) and its agent platform,
+    configured as an admin would configure them against the sandbox at ``sandbox.url``."""
+    from connectors.sandbox.azure_common import organisation_of, project_name
+    from connectors.sandbox.azure_git.payloads import git_project
+    from connectors.sandbox.clickup.workspace import ClickUpWorkspace
+    from connectors.sandbox.tools import token_for
+
+    slug, url = tenant.slug, sandbox.url
+    admin = next(user.email for user in tenant.users if user.role == "org_admin")  # who connected Jira
+    with sandbox.locked():
+        world = sandbox.work_world(slug)
+        tracker, git_host = world.tracker, world.git_host
+        projects = ",".join(project_name(project) for project in world.projects)
+        repositories_project = git_project(world)
+        workspace_id = ClickUpWorkspace(world).team_id
+    azure_url = f"{url}/azure/{organisation_of(slug)}"
+    trackers = {
+        "jira": DemoSource("jira", f"{url}/jira", {"email": admin, "token": token_for("jira", slug)}, {}),
+        "clickup": DemoSource(
+            "clickup", f"{url}/clickup", {"token": token_for("clickup", slug)}, {"workspace_id": workspace_id}
+        ),
+        "azure_boards": DemoSource(
+            "azure_boards", azure_url, {"token": token_for("azure", slug)}, {"project": projects}
+        ),
+    }
+    git_hosts = {
+        "github": DemoSource("github", url, {"token": sandbox_token(slug)}, {"org": f"{slug}-eng"}),
+        "azure_devops_git": DemoSource(
+            "azure_devops_git", azure_url, {"token": token_for("azure", slug)}, {"project": repositories_project}
+        ),
+    }
+    agent_platform = DemoSource("agent_platform", url, {"token": f"aps_sandbox_{slug}"}, {})
+    return trackers[tracker], git_hosts[GIT_HOST_SOURCE_TYPES[git_host]], agent_platform
+
+
+def seed_demo(settings: Settings, sandbox: SandboxServer, tenants: tuple[DemoTenant, ...] = DEMO_TENANTS) -> None:
+    """Create the demo tenants, teams, users and sources (:func:`demo_sources`); safe to run
+    again: a tenant that already has a source of a type gets no second one, and the sources
+    the demo made earlier follow the day's sandbox (:func:`_follow_sandbox`)."""
     with admin_engine(settings).begin() as conn:
         for tenant in tenants:
             if control.get_tenant(conn, tenant.slug) is None:
@@ -98,27 +167,19 @@ def seed_demo(settings: Settings, sandbox_url: str, tenants: tuple[DemoTenant, .
             for user in tenant.users:
                 control.add_user(conn, user.email, user.name, actor=ACTOR)
                 control.grant_role(conn, user.email, user.role, actor=ACTOR, tenant_id=tenant.slug, team_slug=user.team)
-            if not control.list_sources(conn, tenant.slug, type="github"):
+            for source in demo_sources(tenant, sandbox):
+                existing = control.list_sources(conn, tenant.slug, type=source.type)
+                if existing:
+                    _follow_sandbox(conn, existing[0], source)
+                    continue
                 control.add_source(
                     conn,
                     tenant.slug,
-                    "github",
-                    "github",
-                    sandbox_url,
-                    credentials={"token": sandbox_token(tenant.slug)},
-                    config={"org": f"{tenant.slug}-eng"},
-                    secret_key=settings.secret_key,
-                    actor=ACTOR,
-                )
-            if not control.list_sources(conn, tenant.slug, type="agent_platform"):
-                control.add_source(
-                    conn,
-                    tenant.slug,
-                    "agent_platform",
-                    "agent_platform",
-                    sandbox_url,
-                    credentials={"token": f"aps_sandbox_{tenant.slug}"},
-                    config={},
+                    source.type,
+                    source.type,
+                    source.base_url,
+                    credentials=dict(source.credentials),
+                    config=dict(source.config),
                     secret_key=settings.secret_key,
                     actor=ACTOR,
                 )
@@ -127,6 +188,35 @@ def seed_demo(settings: Settings, sandbox_url: str, tenants: tuple[DemoTenant, .
         control.grant_role(conn, PLATFORM_USERS[0].email, "platform_admin", actor=ACTOR)
         for tenant in tenants[:2]:
             control.grant_role(conn, PLATFORM_USERS[1].email, "account_manager", actor=ACTOR, tenant_id=tenant.slug)
+
+
+def _follow_sandbox(conn: Connection, stored: control.Source, wanted: DemoSource) -> None:
+    """Point a source the demo created earlier at today's sandbox.
+
+    The sandbox's worlds are generated per day (an Azure DevOps tenant's projects differ from
+    one day to the next) and its URL is PULSE_SANDBOX_URL, so a demo run on a kept PULSE_HOME
+    updates the base URL and config of its own sources (named after their type); audited.
+    """
+    config = dict(wanted.config)
+    if stored.name != wanted.type or (stored.base_url == wanted.base_url and stored.config == config):
+        return
+    conn.execute(
+        text(
+            "update control.sources set base_url = :url, config = cast(:config as jsonb), updated_at = now() "
+            "where source_id = :id"
+        ),
+        {"id": stored.source_id, "url": wanted.base_url, "config": json.dumps(config)},
+    )
+    control.audit(
+        conn,
+        actor=ACTOR,
+        action="source.update",
+        entity_type="source",
+        entity_id=str(stored.source_id),
+        tenant_id=stored.tenant_id,
+        old={"base_url": stored.base_url, "config": stored.config},
+        new={"base_url": wanted.base_url, "config": config},
+    )
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -172,7 +262,7 @@ def run_demo(settings: Settings, *, serve: bool, dagster_port: int = 3000, strea
     sandbox = SandboxServer(host=sandbox_parts.hostname or "127.0.0.1", port=sandbox_parts.port or 8765).start()
     children: list[subprocess.Popen[bytes]] = []
     try:
-        seed_demo(settings, sandbox.url)
+        seed_demo(settings, sandbox)
         ensure_manifest()
         for tenant in DEMO_TENANTS:
             outcome = materialize_tenant(settings, tenant.slug)

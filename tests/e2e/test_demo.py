@@ -1,8 +1,11 @@
 """The README's first command, as a user runs it: `pulse demo`, then Ctrl-C.
 
 From an empty PULSE_HOME the demo must start its own database and sandbox, build three
-tenants through Dagster, serve the Dagster UI and Streamlit, show each tenant's real figures
-(checked against the sandbox's own data), and stop everything it started on Ctrl-C.
+tenants through Dagster, each from the tools of its own mix (acme: Jira and GitHub; globex:
+ClickUp and GitHub; initech: Azure Boards and Azure DevOps Git), serve the Dagster UI and
+Streamlit, show each tenant's real figures (checked against the sandbox's own data), and
+stop everything it started on Ctrl-C. Only the Streamlit test needs a browser (Debian
+chromium); the others run without one.
 """
 
 from __future__ import annotations
@@ -19,19 +22,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
-from connectors.sandbox import github_world
+from connectors.sandbox import SandboxServer, github_world
 from tests.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
+SANDBOX_SEED = 42  # the seed `pulse demo` starts its sandbox with
+TENANTS = ("acme", "globex", "initech")
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.e2e]
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed (apt-get install chromium)"
+)
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Demo:
     dagster: str
     streamlit: str
     output: list[str]
+    env: dict[str, str]
 
 
 def http_ok(url: str) -> bool:
@@ -91,7 +99,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         bufsize=1,
     )
     output: list[str] = []
-    running = Demo(process, home, f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{streamlit_port}", output)
+    running = Demo(process, home, f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{streamlit_port}", output, env)
 
     banner = threading.Event()
 
@@ -139,6 +147,82 @@ def test_the_dagster_ui_shows_every_tenant_materialized(demo: Demo) -> None:
     assert dagster_partitions(demo.dagster, ["marts", "fct_pull_requests"]) == expected
 
 
+def demo_query(demo: Demo, *queries: str) -> list[list[tuple[Any, ...]]]:
+    """The rows of each query from the demo's own database (its URL as `pulse db url` prints it)."""
+    url = subprocess.run(
+        [str(Path(sys.executable).with_name("pulse")), "db", "url"],
+        cwd=REPO,
+        env=demo.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with psycopg.connect(url) as conn:
+        return [conn.execute(sql).fetchall() for sql in queries]
+
+
+def test_each_tenant_gets_the_sources_of_its_tool_mix(demo: Demo) -> None:
+    [sources] = demo_query(
+        demo,
+        "select tenant_id, type, last_sync_status from control.sources "
+        "where tenant_id in ('acme', 'globex', 'initech')",
+    )
+    by_tenant: dict[str, set[str]] = {}
+    for tenant, source_type, _ in sources:
+        by_tenant.setdefault(tenant, set()).add(source_type)
+    assert by_tenant == {
+        "acme": {"jira", "github", "agent_platform"},
+        "globex": {"clickup", "github", "agent_platform"},
+        "initech": {"azure_boards", "azure_devops_git", "agent_platform"},
+    }
+    assert len(sources) == 9, "one source of each type, no duplicates"
+    assert {status for _, _, status in sources} == {"succeeded"}
+
+
+def test_each_tenant_lands_exactly_its_tools_raw_data(demo: Demo) -> None:
+    [schemas] = demo_query(
+        demo,
+        "select schema_name from information_schema.schemata "
+        r"where schema_name ~ '^raw_(jira|clickup|azure_boards|azure_devops_git|github)__'",
+    )
+    tool_schemas = {row[0] for row in schemas}
+    # No tenant got another tool's schema: no GitHub for initech, whose pull requests are on Azure.
+    assert tool_schemas == {
+        "raw_jira__acme",
+        "raw_github__acme",
+        "raw_clickup__globex",
+        "raw_github__globex",
+        "raw_azure_boards__initech",
+        "raw_azure_devops_git__initech",
+    }
+
+    # The truth the demo's sandbox served: the same worlds, generated here for today.
+    sandbox = SandboxServer(seed=SANDBOX_SEED)
+    work = {tenant: sandbox.work_world(tenant) for tenant in TENANTS}
+    pull_requests = {tenant: sum(1 for _ in sandbox.world(tenant).pull_requests()) for tenant in TENANTS}
+    assert {tenant: (world.tracker, world.git_host) for tenant, world in work.items()} == {
+        "acme": ("jira", "github"),
+        "globex": ("clickup", "github"),
+        "initech": ("azure_boards", "azure_devops"),
+    }
+    expected = {
+        "raw_jira__acme.issues": len(work["acme"].items),
+        "raw_jira__acme.sprints": len(work["acme"].sprints),
+        "raw_github__acme.pull_requests": pull_requests["acme"],
+        "raw_clickup__globex.tasks": len(work["globex"].items),
+        "raw_clickup__globex.lists where is_sprint": len(work["globex"].sprints),
+        "raw_github__globex.pull_requests": pull_requests["globex"],
+        "raw_azure_boards__initech.work_items": len(work["initech"].items),
+        "raw_azure_boards__initech.iterations": len(work["initech"].sprints),
+        "raw_azure_devops_git__initech.pull_requests": pull_requests["initech"],
+    }
+    assert all(n > 0 for n in expected.values()), expected
+    results = demo_query(demo, *(f"select count(*) from {table}" for table in expected))
+    counted = {table: rows[0][0] for table, rows in zip(expected, results, strict=True)}
+    assert counted == expected
+
+
+@needs_chromium
 def test_streamlit_shows_the_sandbox_figures_to_a_demo_user(demo: Demo) -> None:
     from playwright.sync_api import expect, sync_playwright
 
