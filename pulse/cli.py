@@ -286,6 +286,49 @@ def source_add(
     click.echo(f"added source {added.source_id}: {added.name} ({added.type}) for {added.tenant_id}")
 
 
+@source.command("update")
+@click.argument("source_id", type=int)
+@click.option("--base-url", help="New API base URL.")
+@click.option("--config", "config_pairs", multiple=True, help="KEY=VALUE to set (repeatable).")
+@click.option("--unset-config", "unset_keys", multiple=True, help="A config KEY to remove (repeatable).")
+@click.option("--credential", "credential_pairs", multiple=True, help="KEY=VALUE to set, e.g. token=... (repeatable).")
+@click.option("--token-env", help="Read a new token from this environment variable.")
+def source_update(
+    source_id: int,
+    base_url: str | None,
+    config_pairs: tuple[str, ...],
+    unset_keys: tuple[str, ...],
+    credential_pairs: tuple[str, ...],
+    token_env: str | None,
+) -> None:
+    """Change a source's base URL, config or credentials (merged into what is stored; audited)."""
+    credentials = _parse_pairs(credential_pairs, "--credential")
+    if token_env:
+        if "token" in credentials:
+            raise click.UsageError("give the token once: --token-env or --credential token=..., not both")
+        token = os.environ.get(token_env)
+        if not token:
+            raise click.ClickException(f"Environment variable {token_env} is not set or empty.")
+        credentials["token"] = token
+    if not (base_url or config_pairs or unset_keys or credentials):
+        raise click.UsageError("nothing to change: give --base-url, --config, --unset-config or --credential")
+    settings = get_settings()
+    with transaction(settings) as conn:
+        updated = control.update_source(
+            conn,
+            source_id,
+            actor=actor(),
+            base_url=base_url,
+            config=_parse_config(config_pairs),
+            unset_config=unset_keys,
+            credentials=credentials or None,
+            secret_key=settings.secret_key,
+        )
+    changed = [*(["base URL"] if base_url else []), *(["config"] if config_pairs or unset_keys else [])]
+    changed += ["credentials (" + ", ".join(sorted(credentials)) + ")"] if credentials else []
+    click.echo(f"updated source {updated.source_id} ({updated.name}): {', '.join(changed)}")
+
+
 @source.command("list")
 @click.option("--tenant", "tenant_id")
 def source_list(tenant_id: str | None) -> None:

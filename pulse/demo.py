@@ -17,7 +17,6 @@ UI and Streamlit until Ctrl-C, and stops everything it started.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from pulse import control
 from pulse.db import admin_engine, database_url
@@ -200,23 +199,8 @@ def _follow_sandbox(conn: Connection, stored: control.Source, wanted: DemoSource
     config = dict(wanted.config)
     if stored.name != wanted.type or (stored.base_url == wanted.base_url and stored.config == config):
         return
-    conn.execute(
-        text(
-            "update control.sources set base_url = :url, config = cast(:config as jsonb), updated_at = now() "
-            "where source_id = :id"
-        ),
-        {"id": stored.source_id, "url": wanted.base_url, "config": json.dumps(config)},
-    )
-    control.audit(
-        conn,
-        actor=ACTOR,
-        action="source.update",
-        entity_type="source",
-        entity_id=str(stored.source_id),
-        tenant_id=stored.tenant_id,
-        old={"base_url": stored.base_url, "config": stored.config},
-        new={"base_url": wanted.base_url, "config": config},
-    )
+    control.update_source(conn, stored.source_id, actor=ACTOR, base_url=wanted.base_url, config=config,
+                          unset_config=tuple(set(stored.config) - set(config)))  # fmt: skip
 
 
 def service_env(settings: Settings) -> dict[str, str]:

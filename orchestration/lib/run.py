@@ -60,9 +60,14 @@ def materialize_tenant(settings: Settings, tenant_id: str, backfill: SourceBackf
         job = defs.resolve_implicit_global_asset_job_def()
     else:
         raw = dg.AssetSelection.key_prefixes(["raw", backfill.source_type])
-        job = dg.define_asset_job(
-            f"backfill_{backfill.source_type}", selection=raw | raw.downstream(), partitions_def=tenant_partitions
-        ).resolve(asset_graph=defs.resolve_asset_graph())
+        rebuilt = raw | raw.downstream()
+        # The models downstream also read other tools' staging views (the unified models union
+        # every tracker): build every dbt parent too, so a first backfill on a fresh warehouse
+        # finds them. Other sources are not loaded: raw assets outside this one stay out.
+        everything_needed = rebuilt | (rebuilt.upstream() - dg.AssetSelection.key_prefixes(["raw"]))
+        job = dg.define_asset_job(f"backfill_{backfill.source_type}", selection=everything_needed).resolve(
+            asset_graph=defs.resolve_asset_graph()
+        )
         op_config = {
             key: value
             for key, value in {

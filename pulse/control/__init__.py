@@ -17,7 +17,10 @@ from sqlalchemy import Connection, text
 from pulse.secrets import decrypt_credentials, encrypt_credentials, mask
 from pulse.settings import TENANT_SLUG_PATTERN
 
-ROLES = ("platform_admin", "account_manager", "org_admin", "team_lead", "member")
+ROLES = ("platform_admin", "account_director", "account_manager", "org_admin", "team_lead", "member")
+#: Roles granted platform-wide (no tenant): platform admins, and account directors who see
+#: every tenant's account health (migration 0005).
+PLATFORM_ROLES = ("platform_admin", "account_director")
 SOURCE_TYPES = ("github", "jira", "clickup", "azure_boards", "azure_devops_git", "agent_platform", "claude_code")
 
 
@@ -215,7 +218,7 @@ def grant_role(
 ) -> None:
     if role not in ROLES:
         raise ControlError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
-    if role != "platform_admin" and tenant_id is None:
+    if role not in PLATFORM_ROLES and tenant_id is None:
         raise ControlError(f"Role {role!r} is scoped to a tenant: give --tenant.")
     user_id = require_user(conn, email)
     team_id: int | None = None
@@ -399,6 +402,45 @@ def record_sync_result(conn: Connection, source_id: int, *, error: str | None, a
             "last_sync_error": after.last_sync_error,
         },
     )
+
+
+def update_source(
+    conn: Connection,
+    source_id: int,
+    *,
+    actor: str,
+    base_url: str | None = None,
+    config: dict[str, Any] | None = None,
+    unset_config: tuple[str, ...] = (),
+    credentials: dict[str, str] | None = None,
+    secret_key: str | None = None,
+) -> Source:
+    """Change a source: its base URL, config keys (merged; ``unset_config`` removes keys) and
+    credentials (merged into the stored ones, re-encrypted; needs ``secret_key``). Audited with
+    old and new values, never the credentials themselves (only which keys changed)."""
+    before = get_source(conn, source_id)
+    new_config = {k: v for k, v in {**before.config, **(config or {})}.items() if k not in unset_config}
+    new_url = base_url or before.base_url
+    params: dict[str, Any] = {"id": source_id, "url": new_url, "config": json.dumps(new_config, sort_keys=True)}
+    assignments = "base_url = :url, config = cast(:config as jsonb)"
+    if credentials:
+        if secret_key is None:
+            raise ControlError("changing credentials needs the secret key")
+        merged = {**source_credentials(conn, source_id, secret_key), **credentials}
+        params["cred"] = encrypt_credentials(merged, secret_key)
+        assignments += ", credentials_encrypted = :cred"
+    conn.execute(text(f"update control.sources set {assignments}, updated_at = now() where source_id = :id"), params)
+    audit(
+        conn,
+        actor=actor,
+        action="source.update",
+        entity_type="source",
+        entity_id=str(source_id),
+        tenant_id=before.tenant_id,
+        old={"base_url": before.base_url, "config": before.config},
+        new={"base_url": new_url, "config": new_config, "credentials_changed": sorted(credentials or {})},
+    )
+    return get_source(conn, source_id)
 
 
 def set_field_mappings(conn: Connection, source_id: int, mappings: dict[str, Any], *, actor: str) -> Source:

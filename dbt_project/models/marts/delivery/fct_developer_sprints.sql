@@ -167,7 +167,8 @@ reviews as (
         reviews.tenant_id,
         reviews.pull_request_id,
         coalesce(by_email.person_id, by_login.person_id) as person_id,
-        reviews.first_activity_at as submitted_at  -- when they first reviewed (Azure: first vote or comment)
+        reviews.submitted_at,
+        reviews.first_activity_at  -- when they first reviewed (an Azure reviewer's first vote or comment)
     from {{ ref('int_pull_request_reviews_unified') }} as reviews
     left join people as by_email
         on by_email.tenant_id = reviews.tenant_id and by_email.person_id = reviews.reviewer_email
@@ -180,7 +181,9 @@ reviews as (
 
 -- Each person's reviews of pull requests they did not author.
 person_reviews as (
-    select reviews.tenant_id, reviews.pull_request_id, reviews.person_id, reviews.submitted_at, pull_requests.opened_at
+    select
+        reviews.tenant_id, reviews.pull_request_id, reviews.person_id, reviews.submitted_at,
+        reviews.first_activity_at, pull_requests.opened_at
     from reviews
     inner join pull_requests
         on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
@@ -193,8 +196,8 @@ first_reviews as (
         tenant_id,
         pull_request_id,
         person_id,
-        min(submitted_at) as first_review_at,
-        extract(epoch from min(submitted_at) - min(opened_at)) / 3600.0 as turnaround_hours
+        min(first_activity_at) as first_review_at,
+        extract(epoch from min(first_activity_at) - min(opened_at)) / 3600.0 as turnaround_hours
     from person_reviews
     group by tenant_id, pull_request_id, person_id
 ),
