@@ -244,7 +244,7 @@ def reviewer_votes(pr: PullRequest) -> list[ReviewerVote]:
 
 def linked_work_item_ids(work: WorkWorld, pr: PullRequest) -> list[int]:
     """Ids of the planning world's items linked to ``pr``, ascending."""
-    return sorted(item.id for item in work.items if pr.id in item.pull_request_ids)
+    return sorted(item.id for item in work.items_of_pull_request(pr.id))
 
 
 def _merge_commit(pr: PullRequest) -> str | None:

@@ -392,7 +392,7 @@ class ClickUpWorkspace:
             story = self.world.item(item.caused_by_id)
             if story is not None:
                 pairs.append((item, story))
-        pairs += [(bug, item) for bug in self.world.items if bug.caused_by_id == item.id]
+        pairs += [(bug, item) for bug in self.world.bugs_caused_by(item.id)]
         links = []
         for bug, story in pairs:
             other = story if bug is item else bug

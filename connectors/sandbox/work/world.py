@@ -276,6 +276,10 @@ class WorkWorld:
     _numbers: dict[str, int] = field(default_factory=dict)
     _index: dict[int, WorkItem] = field(default_factory=dict, repr=False, compare=False)
     _clickup_index: dict[str, WorkItem] = field(default_factory=dict, repr=False, compare=False)
+    _caused: dict[int, list[WorkItem]] = field(default_factory=dict, repr=False, compare=False)
+    _caused_count: int = field(default=-1, repr=False, compare=False)
+    _by_pr: dict[int, list[WorkItem]] = field(default_factory=dict, repr=False, compare=False)
+    _by_pr_count: int = field(default=-1, repr=False, compare=False)
 
     # -- look-ups ---------------------------------------------------------------------
 
@@ -288,6 +292,26 @@ class WorkWorld:
         if len(self._index) != len(self.items):
             self._index = {item.id: item for item in self.items}
         return self._index
+
+    def bugs_caused_by(self, item_id: int) -> list[WorkItem]:
+        """The post-release bugs traced back to ``item_id`` (indexed like :meth:`item`)."""
+        if self._caused_count != len(self.items):
+            self._caused = {}
+            for bug in self.items:
+                if bug.caused_by_id is not None:
+                    self._caused.setdefault(bug.caused_by_id, []).append(bug)
+            self._caused_count = len(self.items)
+        return self._caused.get(item_id, [])
+
+    def items_of_pull_request(self, pull_request_id: int) -> list[WorkItem]:
+        """The work items a GitHub-world pull request implements (rebuilt when items are added)."""
+        if self._by_pr_count != len(self.items):
+            self._by_pr = {}
+            for item in self.items:
+                for pr_id in item.pull_request_ids:
+                    self._by_pr.setdefault(pr_id, []).append(item)
+            self._by_pr_count = len(self.items)
+        return self._by_pr.get(pull_request_id, [])
 
     def by_clickup_id(self, task_id: str) -> WorkItem | None:
         if len(self._clickup_index) != len(self.items):
