@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 #: Roles in the order the app ranks them (the sidebar shows the first the user holds).
-ROLES: tuple[str, ...] = ("platform_admin", "account_manager", "org_admin", "team_lead", "member")
+ROLES: tuple[str, ...] = ("platform_admin", "account_director", "account_manager", "org_admin", "team_lead", "member")
 ROLE_LABELS: dict[str, str] = {
     "platform_admin": "Platform admin",
+    "account_director": "Account director",
     "account_manager": "Account manager",
     "org_admin": "Org admin",
     "team_lead": "Team lead",

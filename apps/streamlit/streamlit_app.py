@@ -35,12 +35,23 @@ PAGES = {
         icon=":material/savings:",
         url_path="budgets",
     ),
+    "account_health": st.Page(
+        "app_pages/account_health.py",
+        title="Account health",
+        icon=":material/ecg_heart:",
+        url_path="account-health",
+    ),
 }
 
 #: The "Alerts" section: page key → roles (in the selected tenant) that see it.
 ALERT_PAGES: dict[str, tuple[str, ...]] = {
     "notifications": ui.ROLES,
     "budgets": ("platform_admin", "org_admin"),
+}
+
+#: The "Accounts" section (platform staff, across tenants): page key → roles held in any tenant.
+ACCOUNT_PAGES: dict[str, tuple[str, ...]] = {
+    "account_health": ("platform_admin", "account_director", "account_manager"),
 }
 
 
@@ -93,5 +104,8 @@ else:
     alert_pages = [PAGES[key] for key, roles in ALERT_PAGES.items() if roles_here & set(roles)]
     if sections and alert_pages:
         sections["Alerts"] = alert_pages
+    account_pages = [PAGES[key] for key, roles in ACCOUNT_PAGES.items() if viewer.roles & set(roles)]
+    if account_pages:
+        sections["Accounts"] = account_pages
     page = st.navigation(sections or [st.Page(no_access, title="No access", url_path="no-access")])
 page.run()
