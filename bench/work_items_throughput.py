@@ -85,6 +85,19 @@ def run_load(tool: str, sandbox_url: str, db_url: str, pipelines_dir: str, proje
     return result
 
 
+def record(figures: dict[str, Any]) -> None:
+    """Write the figures so far (after each load, so a long run that is stopped keeps what it
+    measured); a run of some tools keeps the other tools' figures of the same world."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "work_items_throughput.json"
+    tools = dict(figures["tools"])
+    if path.exists():
+        earlier = json.loads(path.read_text())
+        if earlier.get("work_items") == figures["work_items"]:
+            tools = {**earlier.get("tools", {}), **tools}
+    path.write_text(json.dumps({**figures, "tools": tools}, indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tools", default=",".join(TOOLS))
@@ -149,21 +162,17 @@ def main() -> int:
                 "full_rows_per_second": round(full["rows"] / full["seconds"]),
                 "full_peak_rss_mib": round(full["peak_rss_mib"]),
             }
+            record(figures)
         sandbox.advance(days=1, touches_per_tenant=20)
         for tool in tools:
             inc = run_load(tool, sandbox.url, db_url, str(home / "dlt"), project)
             print(f"{tool}: incremental after a day {inc['rows']} rows in {inc['seconds']:.1f} s")
             figures["tools"][tool].update(incremental_rows=inc["rows"], incremental_seconds=round(inc["seconds"], 1))
+            record(figures)
     finally:
         sandbox.stop()
         cluster.stop()
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "work_items_throughput.json"
-    if path.exists():  # a run of some tools keeps the others' figures from a run of the same world
-        earlier = json.loads(path.read_text())
-        if earlier.get("work_items") == figures["work_items"]:
-            figures["tools"] = {**earlier.get("tools", {}), **figures["tools"]}
-    path.write_text(json.dumps(figures, indent=2) + "\n")
+    record(figures)
     return 0
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlencode
@@ -763,16 +764,22 @@ def _revisions_feed(context: _Context, project: Project) -> ToolResponse:
     after = _untoken(token) if token else None
     size = _int_param(request, "$maxPageSize", REVISIONS_PAGE, low=1, high=REVISIONS_PAGE)
     with context.server.locked():
-        entries = [
-            (revision, rendered)
-            for rendered in context.view.project_items(project)
-            if not types or rendered.type.lower() in types
-            for revision in rendered.revisions
-            if start is None or revision.at >= ms(start)
-        ]
-        entries.sort(key=lambda entry: (entry[0].at, entry[1].item.id, entry[0].rev))
-        if after is not None:
-            entries = [e for e in entries if (int(e[0].at.timestamp() * 1000), e[1].item.id, e[0].rev) > after]
+        feed_key = (project.key, tuple(sorted(types)), start)
+        feed = context.view.feeds.get(feed_key)
+        if feed is None:
+            every = [
+                (revision, rendered)
+                for rendered in context.view.project_items(project)
+                if not types or rendered.type.lower() in types
+                for revision in rendered.revisions
+                if start is None or revision.at >= ms(start)
+            ]
+            every.sort(key=lambda entry: (entry[0].at, entry[1].item.id, entry[0].rev))
+            keys = [(int(e[0].at.timestamp() * 1000), e[1].item.id, e[0].rev) for e in every]
+            feed = context.view.feeds[feed_key] = (keys, every)
+        keys, every = feed
+        first = bisect.bisect_right(keys, tuple(after)) if after is not None else 0
+        entries = every[first:]
         page = entries[:size]
         values = []
         for revision, rendered in page:

@@ -406,6 +406,9 @@ class BoardsView:
     def __init__(self, world: WorkWorld, github: GitHubWorld | None) -> None:
         self.world = world
         self.tenant = world.slug
+        #: The reporting feed's revisions per (project, types, start), sorted by the feed's order
+        #: with their keys: a page is a bisection, not a sort of every revision (see api.py).
+        self.feeds: dict[tuple[str, tuple[str, ...], datetime | None], tuple[list[Any], list[Any]]] = {}
         self.sprint_paths = {sprint.id: iteration_path(sprint) for sprint in world.sprints}
         self.items: dict[int, RenderedItem] = {}
         for item in world.items:
