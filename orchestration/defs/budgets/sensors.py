@@ -24,12 +24,12 @@ from sqlalchemy import Connection, text
 
 from orchestration.defs.agents.jobs import agent_models_job, agent_platform_job
 from orchestration.defs.budgets.jobs import BUDGET_UTILIZATION, agent_usage_marts_job
+from orchestration.lib.partitions import follow_up_request, materialized_partitions
 from orchestration.lib.resources import PulseWarehouse
 from pulse.budgets import DeliveryReport, run_budget_alerts
 
 #: A sensor tick must end well inside Dagster's evaluation timeout; emails left wait a tick.
 DELIVERY_TIME_BUDGET_SECONDS = 20.0
-PARTITION_TAG = "dagster/partition"
 
 
 @dg.run_status_sensor(
@@ -41,31 +41,7 @@ PARTITION_TAG = "dagster/partition"
 )
 def agent_usage_marts_after_models(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
     """Refresh a tenant's usage marts after its agent models were refreshed."""
-    tenant = context.dagster_run.tags.get(PARTITION_TAG)
-    if not tenant:
-        return dg.SkipReason(f"run {context.dagster_run.run_id} has no tenant partition")
-    return dg.RunRequest(partition_key=tenant, run_key=f"usage-marts:{context.dagster_run.run_id}")
-
-
-def refreshed_tenants(instance: dg.DagsterInstance, after: int | None) -> tuple[set[str], int | None]:
-    """Tenants whose budget utilization was materialized after storage id ``after``; the newest id."""
-    tenants: set[str] = set()
-    newest = after
-    cursor = None
-    while True:
-        result = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=BUDGET_UTILIZATION, after_storage_id=after),
-            limit=500,
-            cursor=cursor,
-            ascending=True,
-        )
-        for record in result.records:
-            if record.partition_key:
-                tenants.add(record.partition_key)
-            newest = max(newest or 0, record.storage_id)
-        if not result.has_more:
-            return tenants, newest
-        cursor = result.cursor
+    return follow_up_request(context.dagster_run, "usage-marts")
 
 
 def changed_budgets(conn: Connection, since: str | None) -> tuple[set[str], str | None]:
@@ -92,7 +68,7 @@ def summary(tenants: Iterable[str], alerts: int, delivery: DeliveryReport) -> st
 def budget_alerts_sensor(context: dg.SensorEvaluationContext, warehouse: PulseWarehouse) -> dg.SensorResult:
     """Evaluate budgets after each refresh of the usage marts, then deliver due alert emails."""
     state = json.loads(context.cursor or "{}")
-    tenants, newest = refreshed_tenants(context.instance, state.get("after"))
+    tenants, newest = materialized_partitions(context.instance, BUDGET_UTILIZATION, state.get("after"))
     engine = warehouse.engine()
     with engine.connect() as conn:
         changed, stamp = changed_budgets(conn, state.get("budgets"))

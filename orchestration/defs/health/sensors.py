@@ -21,13 +21,13 @@ import dagster as dg
 
 from orchestration.defs.budgets.jobs import agent_usage_marts_job
 from orchestration.defs.health.jobs import ACCOUNT_HEALTH, account_health_job, missing_inputs, not_ready
+from orchestration.lib.partitions import follow_up_request, materialized_partitions
 from orchestration.lib.resources import PulseWarehouse
 from pulse.budgets.mail import DeliveryReport
 from pulse.health import run_health_alerts
 
 #: A sensor tick must end well inside Dagster's evaluation timeout; emails left wait a tick.
 DELIVERY_TIME_BUDGET_SECONDS = 20.0
-PARTITION_TAG = "dagster/partition"
 
 
 @dg.run_status_sensor(
@@ -50,31 +50,7 @@ def account_health_after_usage_marts(
 
 def rescore_request(run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
     """The health run that follows a successful run of a tenant's usage marts (one per run)."""
-    tenant = run.tags.get(PARTITION_TAG)
-    if not tenant:
-        return dg.SkipReason(f"run {run.run_id} has no tenant partition")
-    return dg.RunRequest(partition_key=tenant, run_key=f"account-health:{run.run_id}")
-
-
-def rescored_tenants(instance: dg.DagsterInstance, after: int | None) -> tuple[set[str], int | None]:
-    """Tenants whose health mart was materialized after storage id ``after``; the newest id."""
-    tenants: set[str] = set()
-    newest = after
-    cursor = None
-    while True:
-        result = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=ACCOUNT_HEALTH, after_storage_id=after),
-            limit=500,
-            cursor=cursor,
-            ascending=True,
-        )
-        for record in result.records:
-            if record.partition_key:
-                tenants.add(record.partition_key)
-            newest = max(newest or 0, record.storage_id)
-        if not result.has_more:
-            return tenants, newest
-        cursor = result.cursor
+    return follow_up_request(run, "account-health")
 
 
 def summary(tenants: Iterable[str], alerts: int, delivery: DeliveryReport) -> str:
@@ -86,7 +62,7 @@ def summary(tenants: Iterable[str], alerts: int, delivery: DeliveryReport) -> st
 def account_health_alerts_sensor(context: dg.SensorEvaluationContext, warehouse: PulseWarehouse) -> dg.SensorResult:
     """Evaluate account health after each refresh of the health mart, then deliver due emails."""
     state = json.loads(context.cursor or "{}")
-    tenants, newest = rescored_tenants(context.instance, state.get("after"))
+    tenants, newest = materialized_partitions(context.instance, ACCOUNT_HEALTH, state.get("after"))
     result = run_health_alerts(
         warehouse.engine(),
         tenant_ids=tenants,
