@@ -135,6 +135,8 @@ class SandboxServer:
     ``now`` fixes the world's day (default: today); ``scale`` sizes it (pull requests per
     tenant, 1.0 gives a few hundred); ``rate_limit`` is the hourly quota per token (the
     quota is enforced: past it, requests get GitHub's primary rate-limit 403).
+    ``history_days`` is how far back the planning worlds' sprints go; ``activity_history_days``,
+    when given, how far back pull requests and agent runs go (default: each world's own).
     """
 
     def __init__(
@@ -148,6 +150,7 @@ class SandboxServer:
         rate_limit: int = 5000,
         work_scale: float | None = None,
         history_days: int = HISTORY_DAYS,
+        activity_history_days: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -157,6 +160,7 @@ class SandboxServer:
         self.rate_limit = rate_limit
         self.work_scale = scale if work_scale is None else work_scale
         self.history_days = history_days
+        self.activity_history_days = activity_history_days
         self.tool_rate_limit = 600  # requests per minute and token, as the trackers count
         self.faults = SandboxFaults()
         self.requests: list[RequestRecord] = []
@@ -230,7 +234,7 @@ class SandboxServer:
         with self._lock:
             world = self._worlds.get(tenant)
             if world is None:
-                world = github_world(tenant, self.seed, self.now, self.scale)
+                world = github_world(tenant, self.seed, self.now, self.scale, **self._activity_history())
                 self._worlds[tenant] = world
                 self._work_worlds[tenant] = work_world(
                     world, self.seed, self.now, self.work_scale, history_days=self.history_days
@@ -239,6 +243,9 @@ class SandboxServer:
                     world.touch(count, at=at)
                     self._work_worlds[tenant].advance(count, at=at)
             return world
+
+    def _activity_history(self) -> dict[str, int]:
+        return {} if self.activity_history_days is None else {"history_days": self.activity_history_days}
 
     def work_world(self, tenant: str) -> WorkWorld:
         """The live planning world of ``tenant``: projects, sprints, work items and their history,
@@ -276,7 +283,7 @@ class SandboxServer:
         with self._lock:
             world = self._agent_worlds.get(tenant)
             if world is None:
-                world = agent_platform_world(tenant, self.seed, self.now, self.scale)
+                world = agent_platform_world(tenant, self.seed, self.now, self.scale, **self._activity_history())
                 for at, _ in self._advances:
                     world.advance(at=at)
                 self._agent_worlds[tenant] = world

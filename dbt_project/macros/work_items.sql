@@ -1,28 +1,17 @@
 {% macro points_as_of(moment) -%}
-    {#- A work item's story points at `moment` (used inside int_sprint_scope, where the aliases
-        scoped, items and points_history exist): the value the last story_points change at or
-        before it set; else, if it changed later, the value the first later change replaced;
-        else its current points. -#}
+    {#- A work item's story points at `moment`, as an aggregate over its story-points changes
+        (used inside int_sprint_scope, grouped by sprint and item, with the aliases
+        points_history, left-joined, and items): the value the last change at or before it set;
+        else, if it changed later, the value the first later change replaced; else its current
+        points. -#}
     case
-        when exists (
-            select 1 from points_history as ph
-            where ph.tenant_id = scoped.tenant_id and ph.work_item_uid = scoped.work_item_uid
-              and ph.changed_at <= {{ moment }}
-        ) then (
-            select ph.to_points from points_history as ph
-            where ph.tenant_id = scoped.tenant_id and ph.work_item_uid = scoped.work_item_uid
-              and ph.changed_at <= {{ moment }}
-            order by ph.changed_at desc, ph.change_id desc limit 1
-        )
-        when exists (
-            select 1 from points_history as ph
-            where ph.tenant_id = scoped.tenant_id and ph.work_item_uid = scoped.work_item_uid
-        ) then (
-            select ph.from_points from points_history as ph
-            where ph.tenant_id = scoped.tenant_id and ph.work_item_uid = scoped.work_item_uid
-            order by ph.changed_at, ph.change_id limit 1
-        )
-        else items.story_points
+        when count(points_history.work_item_uid) filter (where points_history.changed_at <= {{ moment }}) > 0 then
+            (array_agg(points_history.to_points order by points_history.changed_at desc, points_history.change_id desc)
+                filter (where points_history.changed_at <= {{ moment }}))[1]
+        when count(points_history.work_item_uid) > 0 then
+            (array_agg(points_history.from_points order by points_history.changed_at, points_history.change_id)
+                filter (where points_history.work_item_uid is not null))[1]
+        else max(items.story_points)
     end
 {%- endmacro %}
 
@@ -30,4 +19,16 @@
     {#- A status that means "blocked" (Jira's and ClickUp's Blocked, On Hold, Impeded); Azure
         Boards flags blocking outside the state (the blocked field changes). -#}
     (lower({{ column }}) ~ '(^|\W)(blocked|on hold|impeded)(\W|$)')
+{%- endmacro %}
+
+{% macro sprint_windows() -%}
+    {#- Each started sprint's window as int_sprint_scope measures it: from its start to its
+        completion (its planned end if it has none), both at most as_of(). -#}
+    select
+        tenant_id,
+        sprint_uid,
+        least(start_at, {{ as_of() }}) as scope_start_at,
+        least(coalesce(completed_at, end_at), {{ as_of() }}) as scope_end_at
+    from {{ ref('int_sprints__unioned') }}
+    where start_at is not null {{ and_tenant() }}
 {%- endmacro %}

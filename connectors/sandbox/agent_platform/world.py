@@ -178,11 +178,12 @@ class AgentPlatformWorld:
 
 
 def agent_platform_world(
-    slug: str, seed: int = 42, now: datetime | None = None, scale: float = 1.0
+    slug: str, seed: int = 42, now: datetime | None = None, scale: float = 1.0, history_days: int = HISTORY_DAYS
 ) -> AgentPlatformWorld:
-    """Generate tenant ``slug``'s agent runs over the ``HISTORY_DAYS`` before ``now`` (default: today).
+    """Generate tenant ``slug``'s agent runs over the ``history_days`` before ``now`` (default: today).
 
-    ``scale`` multiplies the number of runs (1.0 gives 500-800 per tenant).
+    ``scale`` multiplies the number of runs (1.0 gives 500-800 per tenant over the default
+    ``HISTORY_DAYS``; a longer history gets proportionally more, at the same pace).
     """
     day = truncate_to_day(now)
     github = github_world(slug, seed, day, scale)
@@ -191,10 +192,10 @@ def agent_platform_world(
     agent_types = sorted(name for name, *_ in rng.sample(_AGENT_TYPES, rng.randint(3, 4)))
     heavy = rng.sample(people, max(1, len(people) // 3))  # a third of the people run most agents
     runs: dict[str, Run] = {}
-    total = max(10, round(rng.randint(500, 800) * scale))
+    total = max(10, round(rng.randint(500, 800) * scale * (history_days / HISTORY_DAYS)))
     for _ in range(total):
         person = rng.choice(heavy) if rng.random() < 0.6 else rng.choice(people)
-        start = _working_time(rng, day - timedelta(days=rng.uniform(0, HISTORY_DAYS)))
+        start = _working_time(rng, day - timedelta(days=rng.uniform(0, history_days)))
         start = min(start, day - timedelta(hours=rng.uniform(1, 20)))
         run = _new_run(rng, person, rng.choice(agent_types), start, finished=True)
         if run.updated_at >= day:  # a rare very long run: it ended just before ``now``

@@ -411,10 +411,13 @@ class GitHubWorld:
 # -- generation ---------------------------------------------------------------------------
 
 
-def github_world(slug: str, seed: int = 42, now: datetime | None = None, scale: float = 1.0) -> GitHubWorld:
+def github_world(
+    slug: str, seed: int = 42, now: datetime | None = None, scale: float = 1.0, history_days: int = HISTORY_DAYS
+) -> GitHubWorld:
     """Generate tenant ``slug``'s organisation ``<slug>-eng`` as of ``now`` (default: today).
 
-    ``scale`` multiplies the number of pull requests (1.0 gives a few hundred per tenant).
+    ``scale`` multiplies the number of pull requests (1.0 gives a few hundred per tenant over
+    the default ``history_days``; a longer history gets proportionally more, at the same pace).
     """
     day = truncate_to_day(now)
     rng = random.Random(f"github-world:{seed}:{slug}:{day.date().isoformat()}:{scale}")
@@ -467,13 +470,13 @@ def github_world(slug: str, seed: int = 42, now: datetime | None = None, scale: 
             )
         )
 
-    total = max(len(world.repos), round(rng.randint(180, 320) * scale))
+    total = max(len(world.repos), round(rng.randint(180, 320) * scale * (history_days / HISTORY_DAYS)))
     weights = [rng.uniform(0.6, 1.6) for _ in world.repos]
     # Creation times first, so that ids and numbers grow with time as on GitHub.
     plans: list[tuple[datetime, Repository]] = []
     for _ in range(total):
         repo = rng.choices(world.repos, weights=weights)[0]
-        created = _working_time(rng, day - timedelta(days=rng.uniform(0, HISTORY_DAYS)))
+        created = _working_time(rng, day - timedelta(days=rng.uniform(0, history_days)))
         if created > day - timedelta(hours=1):
             created = day - timedelta(hours=rng.uniform(1, 20))
         plans.append((created.replace(microsecond=0), repo))

@@ -42,14 +42,18 @@ candidates as (
 ),
 
 mentioned as (
+    -- Two equi-joins (not one join on "this key or that id": that cannot be hashed).
     select candidates.tenant_id, candidates.pull_request_id, items.work_item_uid, candidates.found_in, candidates.priority
     from candidates
     inner join items
-        on items.tenant_id = candidates.tenant_id
-        and (
-            (candidates.kind = 'key' and items.source_system in ('jira', 'clickup') and items.work_item_key = candidates.ref)
-            or (candidates.kind = 'azure' and items.source_system = 'azure_boards' and items.work_item_id = candidates.ref)
-        )
+        on items.tenant_id = candidates.tenant_id and items.work_item_key = candidates.ref
+    where candidates.kind = 'key' and items.source_system in ('jira', 'clickup')
+    union all
+    select candidates.tenant_id, candidates.pull_request_id, items.work_item_uid, candidates.found_in, candidates.priority
+    from candidates
+    inner join items
+        on items.tenant_id = candidates.tenant_id and items.work_item_id = candidates.ref
+    where candidates.kind = 'azure' and items.source_system = 'azure_boards'
 ),
 
 tool_links as (

@@ -15,30 +15,30 @@
     * was_added: entered after the start and before the end; was_removed: left in that window
       and not in the sprint at the end;
     * is_completed: in the sprint at the end, in a done status then, and not already done at
-      the sprint's start. Points are the item's points at each moment (points_as_of). -#}
-{{ per_tenant_table() }}
+      the sprint's start. Points are the item's points at each moment (points_as_of).
+    Built incrementally by changed work items (macros/incremental.sql); every item of a sprint
+    whose window moved (a running sprint's end is as_of) is rebuilt too. -#}
+{{ per_work_item_table(also='sprint_scope_also') }}
 
 with
 
+watermarks as (
+    {{ load_watermarks() }}
+),
+
 sprints as (
-    select
-        tenant_id,
-        sprint_uid,
-        least(start_at, {{ as_of() }}) as scope_start_at,
-        least(coalesce(completed_at, end_at), {{ as_of() }}) as scope_end_at
-    from {{ ref('int_sprints__unioned') }}
-    where start_at is not null {{ and_tenant() }}
+    {{ sprint_windows() }}
 ),
 
 items as (
-    select tenant_id, work_item_uid, story_points, sprint_uid, created_at
+    select tenant_id, work_item_uid, story_points, sprint_uid, created_at, loaded_at
     from {{ ref('int_work_items__unioned') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
 changes as (
     select * from {{ ref('int_work_item_changes__unioned') }}
-    where field in ('sprint', 'story_points') {{ and_tenant() }}
+    where field in ('sprint', 'story_points') {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
 events as (
@@ -72,7 +72,38 @@ points_history as (
 history as (
     select tenant_id, work_item_uid, status_seq, status_category, entered_at
     from {{ ref('int_work_item_status_history') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_in_batch() }}
+),
+
+pair_marks as (
+    -- Each item's membership changes of a sprint, read against that sprint's window: whether
+    -- the last change at or before a moment entered it, whether the first one after did, and
+    -- when it first entered and last left during the sprint. Aggregates, not look-ups per row:
+    -- an item has a handful of changes.
+    select
+        events.tenant_id,
+        events.sprint_uid,
+        events.work_item_uid,
+        (array_agg(events.entered order by events.changed_at desc, events.change_id desc)
+            filter (where events.changed_at <= sprints.scope_start_at))[1] as entered_by_start,
+        (array_agg(events.entered order by events.changed_at, events.change_id)
+            filter (where events.changed_at > sprints.scope_start_at))[1] as entered_after_start,
+        (array_agg(events.entered order by events.changed_at desc, events.change_id desc)
+            filter (where events.changed_at < sprints.scope_end_at))[1] as entered_before_end,
+        (array_agg(events.entered order by events.changed_at, events.change_id)
+            filter (where events.changed_at >= sprints.scope_end_at))[1] as entered_from_end,
+        min(events.changed_at) filter (
+            where events.entered
+              and events.changed_at > sprints.scope_start_at and events.changed_at < sprints.scope_end_at
+        ) as first_entered_at,
+        max(events.changed_at) filter (
+            where not events.entered
+              and events.changed_at > sprints.scope_start_at and events.changed_at < sprints.scope_end_at
+        ) as last_left_at
+    from events
+    inner join sprints
+        on sprints.tenant_id = events.tenant_id and sprints.sprint_uid = events.sprint_uid
+    group by events.tenant_id, events.sprint_uid, events.work_item_uid
 ),
 
 membership as (
@@ -83,55 +114,27 @@ membership as (
         sprints.scope_start_at,
         sprints.scope_end_at,
         coalesce(
-            before_start.entered,
-            not after_start.entered,
+            pair_marks.entered_by_start,
+            not pair_marks.entered_after_start,
             items.sprint_uid = pairs.sprint_uid and items.created_at <= sprints.scope_start_at
         ) as in_scope_at_start,
         coalesce(
-            before_end.entered,
-            not after_end.entered,
+            pair_marks.entered_before_end,
+            not pair_marks.entered_from_end,
             items.sprint_uid = pairs.sprint_uid and items.created_at < sprints.scope_end_at
         ) as in_scope_at_end,
-        window_events.first_entered_at,
-        window_events.last_left_at
+        pair_marks.first_entered_at,
+        pair_marks.last_left_at,
+        items.loaded_at
     from pairs
     inner join sprints
         on sprints.tenant_id = pairs.tenant_id and sprints.sprint_uid = pairs.sprint_uid
     inner join items
         on items.tenant_id = pairs.tenant_id and items.work_item_uid = pairs.work_item_uid
-    left join lateral (
-        select events.entered from events
-        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
-          and events.sprint_uid = pairs.sprint_uid and events.changed_at <= sprints.scope_start_at
-        order by events.changed_at desc, events.change_id desc limit 1
-    ) as before_start on true
-    left join lateral (
-        select events.entered from events
-        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
-          and events.sprint_uid = pairs.sprint_uid and events.changed_at > sprints.scope_start_at
-        order by events.changed_at, events.change_id limit 1
-    ) as after_start on true
-    left join lateral (
-        select events.entered from events
-        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
-          and events.sprint_uid = pairs.sprint_uid and events.changed_at < sprints.scope_end_at
-        order by events.changed_at desc, events.change_id desc limit 1
-    ) as before_end on true
-    left join lateral (
-        select events.entered from events
-        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
-          and events.sprint_uid = pairs.sprint_uid and events.changed_at >= sprints.scope_end_at
-        order by events.changed_at, events.change_id limit 1
-    ) as after_end on true
-    left join lateral (
-        select
-            min(events.changed_at) filter (where events.entered) as first_entered_at,
-            max(events.changed_at) filter (where not events.entered) as last_left_at
-        from events
-        where events.tenant_id = pairs.tenant_id and events.work_item_uid = pairs.work_item_uid
-          and events.sprint_uid = pairs.sprint_uid
-          and events.changed_at > sprints.scope_start_at and events.changed_at < sprints.scope_end_at
-    ) as window_events on true
+    left join pair_marks
+        on pair_marks.tenant_id = pairs.tenant_id
+        and pair_marks.sprint_uid = pairs.sprint_uid
+        and pair_marks.work_item_uid = pairs.work_item_uid
 ),
 
 scoped as (
@@ -147,23 +150,39 @@ scoped as (
 ),
 
 statuses as (
+    -- The status category of the stint the item was in at the start and just before the end
+    -- (its first stint for a moment before its history begins).
     select
         scoped.tenant_id,
         scoped.sprint_uid,
         scoped.work_item_uid,
-        (
-            select history.status_category from history
-            where history.tenant_id = scoped.tenant_id and history.work_item_uid = scoped.work_item_uid
-              and (history.entered_at <= scoped.scope_start_at or history.status_seq = 0)
-            order by history.status_seq desc limit 1
-        ) as status_category_at_start,
-        (
-            select history.status_category from history
-            where history.tenant_id = scoped.tenant_id and history.work_item_uid = scoped.work_item_uid
-              and (history.entered_at < scoped.scope_end_at or history.status_seq = 0)
-            order by history.status_seq desc limit 1
-        ) as status_category_at_end
+        (array_agg(history.status_category order by history.status_seq desc)
+            filter (where history.entered_at <= scoped.scope_start_at or history.status_seq = 0))[1]
+            as status_category_at_start,
+        (array_agg(history.status_category order by history.status_seq desc)
+            filter (where history.entered_at < scoped.scope_end_at or history.status_seq = 0))[1]
+            as status_category_at_end
     from scoped
+    left join history
+        on history.tenant_id = scoped.tenant_id and history.work_item_uid = scoped.work_item_uid
+    group by scoped.tenant_id, scoped.sprint_uid, scoped.work_item_uid
+),
+
+points as (
+    select
+        scoped.tenant_id,
+        scoped.sprint_uid,
+        scoped.work_item_uid,
+        {{ points_as_of('scoped.scope_start_at') }} as points_at_start,
+        {{ points_as_of("scoped.scope_end_at - interval '1 millisecond'") }} as points_at_end,
+        {{ points_as_of('scoped.first_entered_at') }} as points_when_added,
+        {{ points_as_of('scoped.last_left_at') }} as points_when_removed
+    from scoped
+    inner join items
+        on items.tenant_id = scoped.tenant_id and items.work_item_uid = scoped.work_item_uid
+    left join points_history
+        on points_history.tenant_id = scoped.tenant_id and points_history.work_item_uid = scoped.work_item_uid
+    group by scoped.tenant_id, scoped.sprint_uid, scoped.work_item_uid
 ),
 
 measured as (
@@ -175,26 +194,30 @@ measured as (
         scoped.in_scope_at_end,
         scoped.was_added,
         scoped.was_removed,
+        scoped.scope_start_at,
+        scoped.scope_end_at,
+        scoped.loaded_at,
         scoped.first_entered_at as added_at,
         scoped.last_left_at as removed_at,
         statuses.status_category_at_start,
         statuses.status_category_at_end,
-        case when scoped.in_scope_at_start then {{ points_as_of('scoped.scope_start_at') }} end as points_at_start,
-        case when scoped.in_scope_at_end then {{ points_as_of("scoped.scope_end_at - interval '1 millisecond'") }} end
-            as points_at_end,
-        case when scoped.was_added then {{ points_as_of('scoped.first_entered_at') }} end as points_when_added,
-        case when scoped.was_removed then {{ points_as_of('scoped.last_left_at') }} end as points_when_removed
+        case when scoped.in_scope_at_start then points.points_at_start end as points_at_start,
+        case when scoped.in_scope_at_end then points.points_at_end end as points_at_end,
+        case when scoped.was_added then points.points_when_added end as points_when_added,
+        case when scoped.was_removed then points.points_when_removed end as points_when_removed
     from scoped
-    inner join items
-        on items.tenant_id = scoped.tenant_id and items.work_item_uid = scoped.work_item_uid
     inner join statuses
         on statuses.tenant_id = scoped.tenant_id
         and statuses.sprint_uid = scoped.sprint_uid
         and statuses.work_item_uid = scoped.work_item_uid
+    inner join points
+        on points.tenant_id = scoped.tenant_id
+        and points.sprint_uid = scoped.sprint_uid
+        and points.work_item_uid = scoped.work_item_uid
 )
 
 select
-    tenant_id,
+    measured.tenant_id,
     sprint_uid,
     work_item_uid,
     in_scope_at_start,
@@ -210,5 +233,10 @@ select
     points_at_start,
     points_at_end,
     points_when_added,
-    points_when_removed
+    points_when_removed,
+    scope_start_at,
+    scope_end_at,
+    least(measured.loaded_at, watermarks.loaded_at) as source_loaded_at
 from measured
+inner join watermarks
+    on watermarks.tenant_id = measured.tenant_id

@@ -3,16 +3,21 @@
 
     Built from the status changes of int_work_item_changes__unioned: the first stint is the
     status the first change left (or, with no change at all, the current status), from the
-    item's creation; every change opens a stint in its new status. Durations are measured up
-    to as_of() for the current stint, so a re-run for a past window gives the same answer. -#}
-{{ per_tenant_table() }}
+    item's creation; every change opens a stint in its new status. days_in_status is a closed
+    stint's length (null for the current one, which grows with time: measure it from
+    entered_at). Built incrementally by changed work items (macros/incremental.sql). -#}
+{{ per_work_item_table() }}
 
 with
 
+watermarks as (
+    {{ load_watermarks() }}
+),
+
 items as (
-    select tenant_id, work_item_uid, source_system, status, status_category, created_at
+    select tenant_id, work_item_uid, source_system, status, status_category, created_at, loaded_at
     from {{ ref('int_work_items__unioned') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
 changes as (
@@ -30,7 +35,7 @@ changes as (
             partition by changes.tenant_id, changes.work_item_uid order by changes.changed_at, changes.change_id
         ) as status_seq
     from {{ ref('int_work_item_changes__unioned') }} as changes
-    where changes.field = 'status' {{ and_tenant('changes') }}
+    where changes.field = 'status' {{ and_tenant('changes') }} {{ and_in_batch('changes') }}
 ),
 
 first_stints as (
@@ -43,7 +48,8 @@ first_stints as (
         coalesce(first_change.from_status_category, items.status_category) as status_category,
         items.created_at as entered_at,
         null::text as change_id,
-        null::text as changed_by_email
+        null::text as changed_by_email,
+        items.loaded_at
     from items
     left join changes as first_change
         on first_change.tenant_id = items.tenant_id
@@ -61,7 +67,8 @@ later_stints as (
         changes.to_status_category as status_category,
         changes.changed_at as entered_at,
         changes.change_id,
-        changes.author_email as changed_by_email
+        changes.author_email as changed_by_email,
+        items.loaded_at
     from changes
     inner join items
         on items.tenant_id = changes.tenant_id and items.work_item_uid = changes.work_item_uid
@@ -82,7 +89,7 @@ bounded as (
 )
 
 select
-    tenant_id,
+    bounded.tenant_id,
     work_item_uid,
     source_system,
     status_seq,
@@ -92,10 +99,13 @@ select
     entered_at,
     left_at,
     left_at is null as is_current,
-    round(
-        (extract(epoch from greatest(coalesce(left_at, {{ as_of() }}) - entered_at, interval '0')) / 86400.0)::numeric,
-        4
-    ) as days_in_status,
+    case
+        when left_at is not null
+            then round((extract(epoch from greatest(left_at - entered_at, interval '0')) / 86400.0)::numeric, 4)
+    end as days_in_status,
     change_id,
-    changed_by_email
+    changed_by_email,
+    least(bounded.loaded_at, watermarks.loaded_at) as source_loaded_at
 from bounded
+inner join watermarks
+    on watermarks.tenant_id = bounded.tenant_id

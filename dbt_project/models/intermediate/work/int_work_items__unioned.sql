@@ -9,7 +9,7 @@
     'assignee_email', 'reporter_email', 'parent_id', 'caused_by_id', 'created_at', 'updated_at',
     'resolved_at', 'url', 'dmt_ac_quality', 'dmt_unit_test_task', 'dmt_unit_test_status',
     'dmt_coverage_pct', 'dmt_pr_links', 'dmt_ci_evidence', 'dmt_reviewer_signoff', 'dmt_exception',
-    'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires'
+    'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', 'loaded_at'
 ] -%}
 with
 

@@ -8,14 +8,25 @@
     * times_reopened: how often it left done for a status that is not;
     * blocked_days: the blocked periods merged (a blocked status and Azure's Blocked flag at
       the same time count once) and added up, open periods up to as_of();
-    * epic_uid: the parent if it is an epic, else the parent's parent if that is one. -#}
-{{ per_tenant_table() }}
+    * epic_uid: the parent if it is an epic, else the parent's parent if that is one.
+    Built incrementally by changed work items (macros/incremental.sql); items still blocked and
+    the children of changed items are rebuilt too. -#}
+{{ per_work_item_table(also='unified_items_also') }}
 
 with
 
-items as (
+watermarks as (
+    {{ load_watermarks() }}
+),
+
+all_items as (
     select * from {{ ref('int_work_items__unioned') }}
     {{ tenant_filter() }}
+),
+
+items as (
+    select * from all_items
+    where true {{ and_in_batch() }}
 ),
 
 history as (
@@ -25,7 +36,7 @@ history as (
             partition by history.tenant_id, history.work_item_uid order by history.status_seq
         ) as previous_category
     from {{ ref('int_work_item_status_history') }} as history
-    {{ tenant_filter('history') }}
+    where true {{ and_tenant('history') }} {{ and_in_batch('history') }}
 ),
 
 milestones as (
@@ -48,7 +59,7 @@ periods as (
         least(coalesce(blocked_until, {{ as_of() }}), {{ as_of() }}) as blocked_until,
         blocked_until is null as is_open
     from {{ ref('int_work_item_blocked_periods') }}
-    where blocked_from < {{ as_of() }} {{ and_tenant() }}
+    where blocked_from < {{ as_of() }} {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
 islands as (
@@ -86,7 +97,7 @@ blocked as (
 ),
 
 parents as (
-    select tenant_id, work_item_uid, item_type, parent_uid from items
+    select tenant_id, work_item_uid, item_type, parent_uid from all_items
 ),
 
 done as (
@@ -152,8 +163,11 @@ select
     items.dmt_exception,
     items.dmt_exception_reason,
     items.dmt_exception_approver,
-    items.dmt_exception_expires
+    items.dmt_exception_expires,
+    least(items.loaded_at, watermarks.loaded_at) as source_loaded_at
 from items
+inner join watermarks
+    on watermarks.tenant_id = items.tenant_id
 left join milestones
     on milestones.tenant_id = items.tenant_id and milestones.work_item_uid = items.work_item_uid
 left join done

@@ -12,7 +12,7 @@ items as (
         'created_at', 'changed_at', 'closed_at', 'iteration_path', 'parent_id', 'caused_by_id', 'url',
         'payload', 'story_points', 'sprint', 'dmt_ac_quality', 'dmt_unit_test_task', 'dmt_unit_test_status',
         'dmt_coverage_pct', 'dmt_pr_links', 'dmt_ci_evidence', 'dmt_reviewer_signoff', 'dmt_exception',
-        'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires'
+        'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
 ),
 
@@ -83,7 +83,8 @@ renamed as (
         items.dmt_exception::boolean as dmt_exception,
         items.dmt_exception_reason::text as dmt_exception_reason,
         lower(items.dmt_exception_approver::text) as dmt_exception_approver,
-        items.dmt_exception_expires::date as dmt_exception_expires
+        items.dmt_exception_expires::date as dmt_exception_expires,
+        to_timestamp(items._dlt_load_id::double precision) as loaded_at
     from items
     left join states
         on states.tenant_id = items.tenant_id

@@ -10,8 +10,23 @@ source as (
         'space_id', 'space_name', 'linked_task_ids', 'url', 'story_points', 'sprint',
         'dmt_ac_quality', 'dmt_unit_test_task', 'dmt_unit_test_status', 'dmt_coverage_pct',
         'dmt_pr_links', 'dmt_ci_evidence', 'dmt_reviewer_signoff', 'dmt_exception',
-        'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires'
+        'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
+),
+
+memberships as (
+    {{ union_tenant_sources(source('clickup', 'sprint_memberships'), 'clickup', ['task_id', 'first_seen_at', 'left_at']) }}
+),
+
+membership_moves as (
+    {#- When Pulse last saw the task join or leave a sprint list: its sprint changes come from
+        these rows, not from the task's own, so they count as a change of the task. -#}
+    select
+        tenant_id,
+        task_id::text as task_id,
+        max(greatest(first_seen_at::timestamptz, left_at::timestamptz)) as moved_at
+    from memberships
+    group by tenant_id, task_id::text
 ),
 
 typed as (
@@ -61,7 +76,8 @@ typed as (
         dmt_exception::boolean as dmt_exception,
         dmt_exception_reason::text as dmt_exception_reason,
         lower(dmt_exception_approver::text) as dmt_exception_approver,
-        dmt_exception_expires::date as dmt_exception_expires
+        dmt_exception_expires::date as dmt_exception_expires,
+        to_timestamp(_dlt_load_id::double precision) as loaded_at
     from source
 ),
 
@@ -111,7 +127,10 @@ select
     typed.dmt_exception,
     typed.dmt_exception_reason,
     typed.dmt_exception_approver,
-    typed.dmt_exception_expires
+    typed.dmt_exception_expires,
+    greatest(typed.loaded_at, membership_moves.moved_at) as loaded_at
 from typed
 left join caused_by
     on caused_by.tenant_id = typed.tenant_id and caused_by.task_id = typed.task_id
+left join membership_moves
+    on membership_moves.tenant_id = typed.tenant_id and membership_moves.task_id = typed.task_id

@@ -11,7 +11,7 @@ issues as (
         'reporter_email', 'parent_id', 'caused_by_id', 'created_at', 'updated_at', 'resolved_at', 'url',
         'story_points', 'sprint', 'dmt_ac_quality', 'dmt_unit_test_task', 'dmt_unit_test_status',
         'dmt_coverage_pct', 'dmt_pr_links', 'dmt_ci_evidence', 'dmt_reviewer_signoff', 'dmt_exception',
-        'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires'
+        'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
 ),
 
@@ -94,7 +94,8 @@ select
     ) as dmt_exception_approver,
     case
         when flags.dmt_exception_expires::text ~ '^\d{4}-\d{2}-\d{2}' then left(flags.dmt_exception_expires::text, 10)::date
-    end as dmt_exception_expires
+    end as dmt_exception_expires,
+    to_timestamp(flags._dlt_load_id::double precision) as loaded_at
 from flags
 left join users as assignee
     on assignee.tenant_id = flags.tenant_id and assignee.user_id = flags.assignee_account_id::text

@@ -1,0 +1,508 @@
+"""Benchmark: the marts at 50 tenants × 2 years — full build, a day later, and dashboard reads.
+
+Three tenants, one per tool mix (acme: Jira + GitHub; globex: ClickUp + GitHub; initech:
+Azure Boards + Azure DevOps Git; each with the agent platform), are served by the sandbox with
+two years of history and loaded by the real connectors over real HTTP. Each is then copied,
+raw schema by raw schema, into further tenants until there are ``--tenants`` (the connectors'
+speed is measured by bench/work_items_throughput.py; this one measures the warehouse).
+
+1. full build: ``dbt build --full-refresh`` of the delivery, compliance, agent and account
+   marts and every model they are built from, for every tenant at once (unit tests excluded:
+   CI runs them; data tests included, as in production);
+2. one more day: the sandbox moves a day on, the three tenants are loaded incrementally, each
+   copy receives exactly the rows its original gained and lost, and the same ``dbt build``
+   runs again, incrementally;
+3. dashboard reads: the sprint dashboard's queries (apps/streamlit/sprint_data.py) through the
+   row-level-security reader role at ``--readers`` concurrent readers (bench/dashboard_queries.py).
+
+Figures (with the slowest models of each build) go to bench/results/warehouse_scale.json.
+
+    .venv/bin/python bench/warehouse_scale.py [--tenants 50] [--history-days 730]
+        [--work-scale 4] [--activity-scale 2] [--home DIR [--reuse]]
+
+``--home`` keeps the database in DIR; ``--reuse`` skips the loading and copying when DIR already
+holds them (to re-time the builds after changing a model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ("acme", "globex", "initech")
+#: What the builds select: these marts and every model they are built from.
+MARTS = ("marts.delivery", "marts.compliance", "marts.agents", "marts.accounts")
+#: Pull requests and work items each tenant's day moves on (and agent runs it finishes).
+TOUCHES = 20
+SOURCE_TYPES = ("jira", "clickup", "azure_boards", "github", "azure_devops_git", "agent_platform")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def copy_slug(template: str, number: int) -> str:
+    return f"{template}{number:02d}"
+
+
+def tenant_slugs(count: int) -> list[str]:
+    """The templates, then copies of each in turn (acme01, globex02, initech03, acme04, ...)."""
+    slugs = list(TEMPLATES[:count])
+    for number in range(1, count - len(slugs) + 1):
+        slugs.append(copy_slug(TEMPLATES[(number - 1) % len(TEMPLATES)], number))
+    return slugs
+
+
+def template_of(slug: str) -> str:
+    return slug.rstrip("0123456789")
+
+
+# -- loading and copying --------------------------------------------------------------------
+
+
+def load_templates(settings: Any) -> dict[str, dict[str, int]]:
+    """Load every source of the template tenants; rows by source type and tenant."""
+    from pulse import control
+    from pulse.db import admin_engine
+    from pulse.ingest import load_tenant_sources
+
+    rows: dict[str, dict[str, int]] = {}
+    for slug in TEMPLATES:
+        with admin_engine(settings).begin() as conn:
+            types = sorted({source.type for source in control.list_sources(conn, slug)})
+        for source_type in types:
+            started = time.perf_counter()
+            loads = load_tenant_sources(settings, slug, source_type)
+            count = sum(sum(load.rows_by_table.values()) for load in loads)
+            rows.setdefault(slug, {})[source_type] = count
+            print(f"  {slug} {source_type}: {count} rows in {time.perf_counter() - started:.1f} s", flush=True)
+    return rows
+
+
+def raw_schemas(conn: Any, slug: str) -> list[tuple[str, str]]:
+    """(schema, source type) of every raw schema of tenant ``slug``."""
+    from sqlalchemy import text
+
+    found = conn.execute(
+        text("select nspname from pg_namespace where nspname like 'raw\\_%\\_\\_' || :slug"), {"slug": slug}
+    ).scalars()
+    pairs = []
+    for schema in found:
+        source_type = schema[len("raw_") : -len("__" + slug)]
+        if source_type in SOURCE_TYPES:
+            pairs.append((schema, source_type))
+    return sorted(pairs)
+
+
+def tables_of(conn: Any, schema: str) -> list[str]:
+    from sqlalchemy import text
+
+    return list(
+        conn.execute(
+            text("select tablename from pg_tables where schemaname = :schema order by tablename"), {"schema": schema}
+        ).scalars()
+    )
+
+
+def columns_of(conn: Any, schema: str, table: str) -> dict[str, str]:
+    from sqlalchemy import text
+
+    rows = conn.execute(
+        text(
+            "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+            "where attrelid = (quote_ident(:schema) || '.' || quote_ident(:table))::regclass "
+            "and attnum > 0 and not attisdropped order by attnum"
+        ),
+        {"schema": schema, "table": table},
+    )
+    return {name: kind for name, kind in rows}
+
+
+def make_copies(settings: Any, slugs: Sequence[str]) -> None:
+    """Create each copy tenant (control plane, teams) and its raw schemas as copies of its
+    template's."""
+    from sqlalchemy import text
+
+    from pulse import control
+    from pulse.db import admin_engine
+    from pulse.demo import ACTOR, DEMO_TEAMS
+
+    engine = admin_engine(settings)
+    for slug in slugs:
+        template = template_of(slug)
+        if slug == template:
+            continue
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            original = control.get_tenant(conn, template)
+            assert original is not None, f"template tenant {template} is missing"
+            if control.get_tenant(conn, slug) is None:
+                control.add_tenant(conn, slug, f"{original.name} {slug[len(template) :]}", actor=ACTOR,
+                                   timezone=original.timezone)  # fmt: skip
+            for team_slug, team_name in DEMO_TEAMS:
+                control.add_team(conn, slug, team_slug, team_name, actor=ACTOR)
+            for schema, source_type in raw_schemas(conn, template):
+                target = f"raw_{source_type}__{slug}"
+                conn.execute(text(f'drop schema if exists "{target}" cascade'))
+                conn.execute(text(f'create schema "{target}"'))
+                for table in tables_of(conn, schema):
+                    conn.execute(text(f'create table "{target}"."{table}" (like "{schema}"."{table}" including all)'))
+                    conn.execute(text(f'insert into "{target}"."{table}" select * from "{schema}"."{table}"'))
+        print(f"  copied {template} to {slug} in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def follow_templates(settings: Any, slugs: Sequence[str]) -> dict[str, int]:
+    """Give each copy exactly the rows its template gained and lost since the copies were made
+    (rows compared whole; a column the template gained is added first). Rows inserted and
+    deleted, summed over the copies."""
+    from sqlalchemy import text
+
+    from pulse.db import admin_engine
+
+    totals = {"inserted": 0, "deleted": 0}
+    engine = admin_engine(settings)
+    for slug in slugs:
+        template = template_of(slug)
+        if slug == template:
+            continue
+        with engine.begin() as conn:
+            for schema, source_type in raw_schemas(conn, template):
+                target = f"raw_{source_type}__{slug}"
+                existing = set(tables_of(conn, target))
+                for table in tables_of(conn, schema):
+                    source_columns = columns_of(conn, schema, table)
+                    if table not in existing:
+                        conn.execute(
+                            text(f'create table "{target}"."{table}" (like "{schema}"."{table}" including all)')
+                        )
+                    else:
+                        have = columns_of(conn, target, table)
+                        for name, kind in source_columns.items():
+                            if name not in have:
+                                conn.execute(text(f'alter table "{target}"."{table}" add column "{name}" {kind}'))
+                    names = ", ".join(f'"{name}"' for name in source_columns)
+                    source, copy = f'"{schema}"."{table}"', f'"{target}"."{table}"'
+                    fingerprint = f"md5(row({names})::text)"
+                    deleted = conn.execute(
+                        text(
+                            f"delete from {copy} where {fingerprint} in "
+                            f"(select {fingerprint} from {copy} except select {fingerprint} from {source})"
+                        )
+                    ).rowcount
+                    inserted = conn.execute(
+                        text(
+                            f"insert into {copy} ({names}) select {names} from {source} where {fingerprint} in "
+                            f"(select {fingerprint} from {source} except select {fingerprint} from {copy})"
+                        )
+                    ).rowcount
+                    totals["inserted"] += inserted
+                    totals["deleted"] += deleted
+    return totals
+
+
+def set_budgets(settings: Any, slugs: Sequence[str]) -> None:
+    """A monthly budget for every tenant and each of its teams (what fct_budget_utilization
+    measures against)."""
+    from pulse.budgets.store import set_budget
+    from pulse.db import admin_engine
+    from pulse.demo import ACTOR, DEMO_TEAMS
+
+    with admin_engine(settings).begin() as conn:
+        for slug in slugs:
+            set_budget(conn, slug, 5000, actor=ACTOR)
+            for team_slug, _ in DEMO_TEAMS:
+                set_budget(conn, slug, 2000, actor=ACTOR, team_slug=team_slug)
+
+
+def raw_counts(settings: Any, slugs: Sequence[str]) -> dict[str, int]:
+    """Rows of each raw table, summed over every tenant (exact counts)."""
+    from sqlalchemy import text
+
+    from pulse.db import admin_engine
+
+    totals: dict[str, int] = {}
+    with admin_engine(settings).connect() as conn:
+        for slug in slugs:
+            for schema, _ in raw_schemas(conn, slug):
+                for table in tables_of(conn, schema):
+                    count = conn.execute(text(f'select count(*) from "{schema}"."{table}"')).scalar_one()
+                    totals[table] = totals.get(table, 0) + int(count)
+    return dict(sorted(totals.items()))
+
+
+def mart_counts(settings: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    from pulse.db import admin_engine
+
+    with admin_engine(settings).connect() as conn:
+        tables = conn.execute(
+            text("select tablename from pg_tables where schemaname in ('marts') order by tablename")
+        ).scalars()
+        counts = {}
+        for table in list(tables):
+            counts[table] = int(conn.execute(text(f'select count(*) from marts."{table}"')).scalar_one())
+        return counts
+
+
+def table_checksums(settings: Any, schemas: Sequence[str] = ("intermediate", "marts")) -> dict[str, str]:
+    """An order-independent checksum of every table's rows in ``schemas``."""
+    from sqlalchemy import text
+
+    from pulse.db import admin_engine
+
+    with admin_engine(settings).connect() as conn:
+        tables = conn.execute(
+            text("select schemaname || '.' || tablename from pg_tables where schemaname = any(:schemas) order by 1"),
+            {"schemas": list(schemas)},
+        ).scalars()
+        return {
+            table: str(
+                conn.execute(
+                    text(
+                        "select count(*) || ':' || coalesce(md5(string_agg(h, '' order by h)), '') "
+                        f"from (select md5(t::text) as h from {table} as t) as rows"
+                    )
+                ).scalar_one()
+            )
+            for table in list(tables)
+        }
+
+
+def keep_copies(settings: Any, into: str, schemas: Sequence[str] = ("intermediate", "marts")) -> None:
+    """Copy every table of ``schemas`` into schema ``into`` (to look at what differs)."""
+    from sqlalchemy import text
+
+    from pulse.db import admin_engine
+
+    with admin_engine(settings).begin() as conn:
+        conn.execute(text(f"drop schema if exists {into} cascade"))
+        conn.execute(text(f"create schema {into}"))
+        tables = conn.execute(
+            text("select schemaname, tablename from pg_tables where schemaname = any(:schemas)"),
+            {"schemas": list(schemas)},
+        ).all()
+        for schema, table in tables:
+            conn.execute(text(f'create table {into}."{schema}__{table}" as select * from {schema}."{table}"'))
+
+
+# -- dbt ----------------------------------------------------------------------------------
+
+
+def dbt_build(settings: Any, *, full_refresh: bool, as_of: datetime) -> dict[str, Any]:
+    """One ``dbt build`` of the marts and their parents for every tenant; wall seconds, and the
+    slowest nodes from run_results.json."""
+    from pulse.dbt import DBT_PROJECT_DIR, dbt_env
+
+    selection = [f"+{mart}" for mart in MARTS]
+    target = settings.home / "dbt-target"  # its own: another dbt run in the checkout cannot clobber it
+    command = [
+        str(Path(sys.executable).with_name("dbt")),
+        "build",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--select",
+        *selection,
+        "--exclude",
+        "test_type:unit",
+        "--vars",
+        json.dumps({"as_of": as_of.isoformat()}),
+        "--quiet",
+    ]
+    if full_refresh:
+        command.append("--full-refresh")
+    started = time.perf_counter()
+    done = subprocess.run(command, env={**os.environ, **dbt_env(settings)}, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        print(done.stdout[-5000:], done.stderr[-5000:], sep="\n")
+        raise RuntimeError(f"dbt build failed (exit code {done.returncode}); see its output above")
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    nodes = sorted(
+        ({"node": r["unique_id"].split(".", 2)[-1], "seconds": round(r["execution_time"], 2)} for r in results),
+        key=lambda node: -node["seconds"],
+    )
+    model_seconds = sum(r["execution_time"] for r in results if r["unique_id"].startswith("model."))
+    test_seconds = sum(r["execution_time"] for r in results if r["unique_id"].startswith("test."))
+    return {
+        "seconds": round(seconds, 1),
+        "model_seconds": round(model_seconds, 1),
+        "test_seconds": round(test_seconds, 1),
+        "nodes": len(results),
+        "slowest": nodes[:12],
+    }
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=50)
+    parser.add_argument("--history-days", type=int, default=730)
+    parser.add_argument("--work-scale", type=float, default=4.0, help="planning world scale (4 ≈ 9k items in 2 years)")
+    parser.add_argument("--activity-scale", type=float, default=2.0, help="pull request and agent run scale")
+    parser.add_argument("--readers", type=int, default=10)
+    parser.add_argument("--home", help="keep the database here (default: a new temporary folder)")
+    parser.add_argument("--reuse", action="store_true", help="with --home: skip loading if already loaded")
+    parser.add_argument("--skip-dashboard", action="store_true")
+    parser.add_argument("--load-only", action="store_true", help="stop after loading and copying")
+    parser.add_argument("--skip-full", action="store_true", help="with --reuse: the full build was done before")
+    parser.add_argument(
+        "--verify", action="store_true", help="after the incremental build, rebuild in full and compare every table"
+    )
+    args = parser.parse_args()
+    slugs = tenant_slugs(args.tenants)
+
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="pulse-scale-"))
+    home.mkdir(parents=True, exist_ok=True)
+    port_file = home / "bench-port"
+    port = int(port_file.read_text()) if port_file.exists() else free_port()
+    port_file.write_text(str(port))
+    os.environ.update({"PULSE_HOME": str(home), "PULSE_DB_PORT": str(port)})
+    os.environ.pop("PULSE_DATABASE_URL", None)
+
+    from connectors.sandbox import SandboxServer
+    from pulse.db.embedded import EmbeddedPostgres
+    from pulse.db.migrate import migrate
+    from pulse.dbt import ensure_manifest
+    from pulse.demo import seed_demo
+    from pulse.settings import get_settings
+
+    settings = get_settings()
+    cluster = EmbeddedPostgres(settings)
+    ensure_manifest()
+    figures: dict[str, Any] = {
+        "benchmark": "warehouse_scale",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "tenants": len(slugs),
+        "history_days": args.history_days,
+    }
+    # A fixed day: the worlds are a function of it, so a --reuse run sees the same sandbox.
+    day_file = home / "bench-day"
+    if not day_file.exists():
+        day_file.write_text(datetime.now(UTC).date().isoformat())
+    world_day = datetime.fromisoformat(day_file.read_text()).replace(tzinfo=UTC)
+    sandbox = SandboxServer(
+        seed=42,
+        now=world_day,
+        scale=args.activity_scale,
+        work_scale=args.work_scale,
+        history_days=args.history_days,
+        activity_history_days=args.history_days,
+        rate_limit=10**9,
+    )
+    sandbox.tool_rate_limit = 10**9
+    try:
+        from pulse.db import database_url
+
+        database_url(settings)  # starts the embedded cluster
+        migrate(settings)
+        sandbox.start()
+        # The days earlier runs on this home moved the sandbox on: replayed (the worlds'
+        # advances are deterministic), so the sandbox serves what the database already holds.
+        days_file = home / "bench-days"
+        days = int(days_file.read_text()) if days_file.exists() else 0
+        for _ in range(days):
+            sandbox.advance(days=1, touches_per_tenant=TOUCHES)
+        loaded_marker = home / "bench-loaded"
+        if not (args.reuse and loaded_marker.exists()):
+            started = time.perf_counter()
+            seed_demo(settings, sandbox)
+            print("loading the three template tenants over HTTP ...", flush=True)
+            figures["template_rows"] = load_templates(settings)
+            figures["template_load_seconds"] = round(time.perf_counter() - started, 1)
+            started = time.perf_counter()
+            print(f"copying them to {len(slugs)} tenants ...", flush=True)
+            make_copies(settings, slugs)
+            figures["copy_seconds"] = round(time.perf_counter() - started, 1)
+            loaded_marker.write_text("yes")
+        else:
+            seed_demo(settings, sandbox)  # points the templates' sources at this sandbox's URL
+        set_budgets(settings, slugs)
+        figures["raw_rows"] = raw_counts(settings, slugs)
+        print("raw rows:", json.dumps(figures["raw_rows"]), flush=True)
+        if args.load_only:
+            return 0
+
+        # "now" of the builds: after everything loaded (the builds' as_of, as a scheduled run's).
+        as_of = world_day + timedelta(days=days, hours=6)
+        if args.skip_full:
+            figures = {**json.loads((RESULTS / "warehouse_scale.json").read_text()), **figures}
+        else:
+            print("full dbt build ...", flush=True)
+            figures["full_build"] = dbt_build(settings, full_refresh=True, as_of=as_of)
+            print(f"full build: {figures['full_build']['seconds']} s", flush=True)
+            figures["mart_rows"] = mart_counts(settings)
+            record(figures)
+
+        print("one more day ...", flush=True)
+        sandbox.advance(days=1, touches_per_tenant=TOUCHES)
+        started = time.perf_counter()
+        figures["day_template_rows"] = load_templates(settings)
+        days_file.write_text(str(days + 1))
+        figures["day_copy"] = follow_templates(settings, slugs)
+        figures["day_load_seconds"] = round(time.perf_counter() - started, 1)
+        figures["incremental_build"] = dbt_build(settings, full_refresh=False, as_of=as_of + timedelta(days=1))
+        print(f"incremental build: {figures['incremental_build']['seconds']} s", flush=True)
+        figures["speedup"] = round(figures["full_build"]["seconds"] / figures["incremental_build"]["seconds"], 1)
+        figures["model_speedup"] = round(
+            figures["full_build"]["model_seconds"] / figures["incremental_build"]["model_seconds"], 1
+        )
+        record(figures)
+        if args.verify:
+            incremental = table_checksums(settings)
+            keep_copies(settings, "bench_incremental")
+            dbt_build(settings, full_refresh=True, as_of=as_of + timedelta(days=1))
+            full = table_checksums(settings)
+            figures["verify"] = {
+                "tables": len(full),
+                "differ": sorted(table for table in full if incremental.get(table) != full[table]),
+            }
+            print("incremental vs full rebuild, tables that differ:", figures["verify"]["differ"], flush=True)
+            record(figures)
+
+        if not args.skip_dashboard:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from dashboard_queries import measure  # type: ignore[import-not-found]
+
+            from pulse.db import reader_url
+
+            figures["dashboard"] = measure(database_url(settings), reader_url(settings), slugs, readers=args.readers)
+            record(figures)
+    finally:
+        sandbox.stop()
+        cluster.stop()
+    print(json.dumps({k: v for k, v in figures.items() if k not in ("raw_rows", "mart_rows")}, indent=2))
+    return 0
+
+
+def record(figures: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "warehouse_scale.json").write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+{#- Incremental by changed work items.
+
+    The large per-item models (status history, sprint scope, unified items) are built once in
+    full, then, on every later run, only for the work items loaded since they last ran: a work
+    item's every row is deleted and rebuilt when any of its data changes, because every change
+    of an item (status, sprint, points, fields) lands its row again with a new dlt load id
+    (staging's loaded_at).
+
+    Each row carries source_loaded_at, its item's loaded_at capped at the newest load the run
+    saw when it began (its watermark); a tenant's watermark is the largest source_loaded_at
+    of the model. A run:
+      1. (pre-hook) snapshots, in temporary tables of its session, the items of its partition
+         loaded after the watermark (plus any the model names: e.g. items still blocked, whose
+         blocked time grows with as_of) and the new watermark, then deletes those items' rows;
+      2. (the model) builds the rows of exactly those items, stamped with the new watermark
+         at most, so an item loaded while the run was under way is picked up by the next one.
+    A tenant the model has no row of yet is built whole; one whose raw data is gone loses its
+    rows. (A single item deleted from the raw tables keeps its rows: dlt's merge never deletes.) var rebuild=true rebuilds every item
+    of the partition (after a past window was re-loaded, or as_of moved back). After changing
+    a model's logic, rebuild it for every tenant with `dbt build --full-refresh --select <model>`.
+    Unit tests run the full path (is_incremental false). -#}
+
+{% macro per_work_item_table(also=none) -%}
+    {#- Config of a per-item model (see above). `also`: the name of a macro of statements that
+        add items to rebuild besides the loaded ones to {{ changed_items_relation() }}. -#}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ replace_changed_work_items() }}",
+        rebuild_also=also,
+        indexes=[{'columns': ['tenant_id', 'work_item_uid']}]
+    ) }}
+{%- endmacro %}
+
+{% macro changed_items_relation() -%}
+    pg_temp.changed_items__{{ this.name }}
+{%- endmacro %}
+
+{% macro watermarks_relation() -%}
+    pg_temp.watermarks__{{ this.name }}
+{%- endmacro %}
+
+{% macro replace_changed_work_items() -%}
+    {%- if is_incremental() -%}
+    {%- set also = config.get('rebuild_also') -%}
+    drop table if exists {{ watermarks_relation() }};
+    create temporary table {{ watermarks_relation() }} as
+        select tenant_id, max(loaded_at) as loaded_at
+        from {{ ref('int_work_items__unioned') }}
+        {{ tenant_filter() }}
+        group by tenant_id;
+    drop table if exists {{ changed_items_relation() }};
+    create temporary table {{ changed_items_relation() }} as
+        select items.tenant_id, items.work_item_uid
+        from {{ ref('int_work_items__unioned') }} as items
+        left join (
+            select tenant_id, max(source_loaded_at) as loaded_at
+            from {{ this }}
+            {{ tenant_filter() }}
+            group by tenant_id
+        ) as built
+            on built.tenant_id = items.tenant_id
+        where (built.loaded_at is null or items.loaded_at > built.loaded_at or {{ var('rebuild', false) }})
+            {{ and_tenant('items') }};
+    create unique index on {{ changed_items_relation() }} (tenant_id, work_item_uid);
+    {% if also %}{{ context[also]() }};{% endif %}
+    analyze {{ changed_items_relation() }};
+    -- A tenant whose raw data is gone (offboarded) keeps no rows.
+    delete from {{ this }} as built
+    where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
+        {{ and_tenant('built') }};
+    delete from {{ this }} as built
+    using {{ changed_items_relation() }} as changed
+    where built.tenant_id = changed.tenant_id and built.work_item_uid = changed.work_item_uid
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro add_changed_items(select_sql) -%}
+    {#- For `also` macros: add the (tenant_id, work_item_uid) rows of select_sql to the batch. -#}
+    insert into {{ changed_items_relation() }} (tenant_id, work_item_uid)
+    select distinct extra.tenant_id, extra.work_item_uid from ({{ select_sql }}) as extra
+    on conflict do nothing
+{%- endmacro %}
+
+{% macro work_item_batch() -%}
+    {#- The (tenant_id, work_item_uid) this run builds: every item of the partition, or, in an
+        incremental run, the changed ones the pre-hook found. -#}
+    {%- if is_incremental() -%}
+    select tenant_id, work_item_uid from {{ changed_items_relation() }}
+    {%- else -%}
+    select tenant_id, work_item_uid from {{ ref('int_work_items__unioned') }} {{ tenant_filter() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro load_watermarks() -%}
+    {#- Per tenant, the newest load this run builds from: what it stamps rows with at most. -#}
+    {%- if is_incremental() -%}
+    select tenant_id, loaded_at from {{ watermarks_relation() }}
+    {%- else -%}
+    select tenant_id, max(loaded_at) as loaded_at
+    from {{ ref('int_work_items__unioned') }} {{ tenant_filter() }}
+    group by tenant_id
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro and_in_batch(alias=none) -%}
+    {#- In an incremental run, restrict a query (that has a where clause) to the batch's items. -#}
+    {%- if is_incremental() -%}
+    {%- set prefix = alias ~ '.' if alias else '' -%}
+    and ({{ prefix }}tenant_id, {{ prefix }}work_item_uid) in (select tenant_id, work_item_uid from {{ changed_items_relation() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro unified_items_also() -%}
+    {#- int_work_items_unified rebuilds, besides the loaded items, the items blocked when it last
+        ran (their blocked time grows with as_of) and the children and grandchildren of loaded
+        items (their epic is read through their parent). -#}
+    {{ add_changed_items("select tenant_id, work_item_uid from " ~ this ~ " where is_blocked_now " ~ and_tenant()) }};
+    {%- for generation in ['children', 'grandchildren'] %}
+    {{ add_changed_items(
+        "select child.tenant_id, child.work_item_uid from " ~ ref('int_work_items__unioned') ~ " as child"
+        ~ " inner join " ~ changed_items_relation() ~ " as parent"
+        ~ " on parent.tenant_id = child.tenant_id and parent.work_item_uid = child.parent_uid"
+    ) }};
+    {%- endfor %}
+{%- endmacro %}
+
+{% macro sprint_scope_also() -%}
+    {#- int_sprint_scope rebuilds, besides the loaded items, every item of a sprint whose window
+        moved since it last ran (a running sprint's end is as_of; a sprint closed or re-dated). -#}
+    {{ add_changed_items(
+        "select scope.tenant_id, scope.work_item_uid from " ~ this ~ " as scope"
+        ~ " left join (" ~ sprint_windows() ~ ") as windows"
+        ~ " on windows.tenant_id = scope.tenant_id and windows.sprint_uid = scope.sprint_uid"
+        ~ " where (windows.scope_start_at, windows.scope_end_at)"
+        ~ " is distinct from (scope.scope_start_at, scope.scope_end_at) " ~ and_tenant('scope')
+    ) }}
+{%- endmacro %}
