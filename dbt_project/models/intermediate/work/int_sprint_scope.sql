@@ -125,6 +125,7 @@ membership as (
         ) as in_scope_at_end,
         pair_marks.first_entered_at,
         pair_marks.last_left_at,
+        items.story_points,
         items.loaded_at
     from pairs
     inner join sprints
@@ -149,43 +150,24 @@ scoped as (
        or membership.last_left_at is not null
 ),
 
-statuses as (
-    -- The status category of the stint the item was in at the start and just before the end
-    -- (its first stint for a moment before its history begins).
+facts as (
+    -- An item's status stints and story-points changes, in one relation: each scope row reads
+    -- both in one grouped pass (joining two separate aggregates back to it misled the planner
+    -- into a nested loop, quadratic in the rows of a tenant).
     select
-        scoped.tenant_id,
-        scoped.sprint_uid,
-        scoped.work_item_uid,
-        (array_agg(history.status_category order by history.status_seq desc)
-            filter (where history.entered_at <= scoped.scope_start_at or history.status_seq = 0))[1]
-            as status_category_at_start,
-        (array_agg(history.status_category order by history.status_seq desc)
-            filter (where history.entered_at < scoped.scope_end_at or history.status_seq = 0))[1]
-            as status_category_at_end
-    from scoped
-    left join history
-        on history.tenant_id = scoped.tenant_id and history.work_item_uid = scoped.work_item_uid
-    group by scoped.tenant_id, scoped.sprint_uid, scoped.work_item_uid
-),
-
-points as (
+        tenant_id, work_item_uid, 'status' as kind, status_seq, entered_at as at, null::text as change_id,
+        status_category, null::numeric as from_points, null::numeric as to_points
+    from history
+    union all
     select
-        scoped.tenant_id,
-        scoped.sprint_uid,
-        scoped.work_item_uid,
-        {{ points_as_of('scoped.scope_start_at') }} as points_at_start,
-        {{ points_as_of("scoped.scope_end_at - interval '1 millisecond'") }} as points_at_end,
-        {{ points_as_of('scoped.first_entered_at') }} as points_when_added,
-        {{ points_as_of('scoped.last_left_at') }} as points_when_removed
-    from scoped
-    inner join items
-        on items.tenant_id = scoped.tenant_id and items.work_item_uid = scoped.work_item_uid
-    left join points_history
-        on points_history.tenant_id = scoped.tenant_id and points_history.work_item_uid = scoped.work_item_uid
-    group by scoped.tenant_id, scoped.sprint_uid, scoped.work_item_uid
+        tenant_id, work_item_uid, 'points', null::bigint, changed_at, change_id,
+        null::text, from_points, to_points
+    from points_history
 ),
 
 measured as (
+    -- The status category of the stint the item was in at the start and just before the end
+    -- (its first stint for a moment before its history begins), and its points then.
     select
         scoped.tenant_id,
         scoped.sprint_uid,
@@ -199,21 +181,24 @@ measured as (
         scoped.loaded_at,
         scoped.first_entered_at as added_at,
         scoped.last_left_at as removed_at,
-        statuses.status_category_at_start,
-        statuses.status_category_at_end,
-        case when scoped.in_scope_at_start then points.points_at_start end as points_at_start,
-        case when scoped.in_scope_at_end then points.points_at_end end as points_at_end,
-        case when scoped.was_added then points.points_when_added end as points_when_added,
-        case when scoped.was_removed then points.points_when_removed end as points_when_removed
+        (array_agg(facts.status_category order by facts.status_seq desc)
+            filter (where facts.kind = 'status' and (facts.at <= scoped.scope_start_at or facts.status_seq = 0)))[1]
+            as status_category_at_start,
+        (array_agg(facts.status_category order by facts.status_seq desc)
+            filter (where facts.kind = 'status' and (facts.at < scoped.scope_end_at or facts.status_seq = 0)))[1]
+            as status_category_at_end,
+        case when scoped.in_scope_at_start then {{ points_as_of('scoped.scope_start_at') }} end as points_at_start,
+        case when scoped.in_scope_at_end then {{ points_as_of("scoped.scope_end_at - interval '1 millisecond'") }} end
+            as points_at_end,
+        case when scoped.was_added then {{ points_as_of('scoped.first_entered_at') }} end as points_when_added,
+        case when scoped.was_removed then {{ points_as_of('scoped.last_left_at') }} end as points_when_removed
     from scoped
-    inner join statuses
-        on statuses.tenant_id = scoped.tenant_id
-        and statuses.sprint_uid = scoped.sprint_uid
-        and statuses.work_item_uid = scoped.work_item_uid
-    inner join points
-        on points.tenant_id = scoped.tenant_id
-        and points.sprint_uid = scoped.sprint_uid
-        and points.work_item_uid = scoped.work_item_uid
+    left join facts
+        on facts.tenant_id = scoped.tenant_id and facts.work_item_uid = scoped.work_item_uid
+    group by
+        scoped.tenant_id, scoped.sprint_uid, scoped.work_item_uid, scoped.in_scope_at_start, scoped.in_scope_at_end,
+        scoped.was_added, scoped.was_removed, scoped.scope_start_at, scoped.scope_end_at, scoped.loaded_at,
+        scoped.first_entered_at, scoped.last_left_at, scoped.story_points
 )
 
 select
