@@ -85,21 +85,31 @@ class PullRequestSummary:
 # -- connection and scope ---------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False)
-def engine() -> sa.Engine:
-    """Engine of the row-level-security reader role (never the admin role)."""
-    url = sqlalchemy_url(reader_url(get_settings()))
+def reader_engine(
+    url: str, *, pool_size: int = 5, max_overflow: int = 5, application_name: str = "pulse-streamlit"
+) -> sa.Engine:
+    """An engine on ``url`` (the reader role's) with the app's session settings.
+
+    The app's :func:`engine` is one; a benchmark that measures what the app's users wait for
+    makes its own with the same settings and passes it to :func:`scoped` as ``bind``.
+    """
     return sa.create_engine(
-        url,
+        sqlalchemy_url(url),
         pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         connect_args={
-            "application_name": "pulse-streamlit",
+            "application_name": application_name,
             # Timestamps come back in UTC; a runaway query cannot hold a connection forever.
             "options": "-c timezone=UTC -c statement_timeout=30000",
         },
     )
+
+
+@st.cache_resource(show_spinner=False)
+def engine() -> sa.Engine:
+    """Engine of the row-level-security reader role (never the admin role)."""
+    return reader_engine(reader_url(get_settings()))
 
 
 _ALLOWED_TENANTS_SQL = sa.text(
@@ -125,12 +135,14 @@ def _allowed_tenants(conn: sa.Connection, email: str) -> list[Tenant]:
 
 
 @contextmanager
-def scoped(tenant_ids: Sequence[str], *, email: str) -> Iterator[sa.Connection]:
+def scoped(tenant_ids: Sequence[str], *, email: str, bind: sa.Engine | None = None) -> Iterator[sa.Connection]:
     """Begin a reader transaction in which exactly ``tenant_ids`` are visible to ``email``.
 
     Raises :class:`TenantAccessError` when ``email``'s grants (read from the database in this
     same transaction) do not allow one of the tenants. The declaration is transaction-local,
     so it ends with the block and never leaks to the next user of the pooled connection.
+    ``bind``: a reader-role engine of :func:`reader_engine` to use instead of the app's
+    :func:`engine` (benchmarks, which must not depend on the process's settings).
     """
     wanted = sorted(set(tenant_ids))
     if not wanted:
@@ -138,7 +150,7 @@ def scoped(tenant_ids: Sequence[str], *, email: str) -> Iterator[sa.Connection]:
     malformed = [tenant for tenant in wanted if not _SLUG.fullmatch(tenant)]
     if malformed:
         raise TenantAccessError(f"{', '.join(map(repr, malformed))} is not a tenant id.")
-    with engine().begin() as conn:
+    with (engine() if bind is None else bind).begin() as conn:
         allowed = {tenant.tenant_id for tenant in _allowed_tenants(conn, email)}
         refused = [tenant for tenant in wanted if tenant not in allowed]
         if refused:
