@@ -448,8 +448,10 @@ def main() -> int:
         if args.load_only:
             return 0
 
-        # "now" of the builds: after everything loaded (the builds' as_of, as a scheduled run's).
-        as_of = world_day + timedelta(days=days, hours=6)
+        # "now" of the builds, as a scheduled run's: after everything loaded (the sandbox's events
+        # are up to its day; Pulse's own stamps, such as ClickUp sprint memberships, are the
+        # clock's). The day after, one day later.
+        as_of = max(world_day + timedelta(days=days, hours=6), datetime.now(UTC).replace(microsecond=0))
         if args.skip_full:
             figures = {**json.loads((RESULTS / "warehouse_scale.json").read_text()), **figures}
         else:

@@ -129,12 +129,30 @@
 
 {% macro sprint_scope_also() -%}
     {#- int_sprint_scope rebuilds, besides the loaded items, every item of a sprint whose window
-        moved since it last ran (a running sprint's end is as_of; a sprint closed or re-dated). -#}
+        moved since it last ran (a sprint closed or re-dated), and every item that is or was in
+        a sprint whose window now reaches past the latest moment the model measured for the
+        tenant (a running sprint's end is as_of; a sprint that has started since may have no row
+        yet). -#}
     {{ add_changed_items(
         "select scope.tenant_id, scope.work_item_uid from " ~ this ~ " as scope"
         ~ " left join (" ~ sprint_windows() ~ ") as windows"
         ~ " on windows.tenant_id = scope.tenant_id and windows.sprint_uid = scope.sprint_uid"
         ~ " where (windows.scope_start_at, windows.scope_end_at)"
         ~ " is distinct from (scope.scope_start_at, scope.scope_end_at) " ~ and_tenant('scope')
+    ) }};
+    {{ add_changed_items(
+        "select members.tenant_id, members.work_item_uid from ("
+        ~ " select tenant_id, work_item_uid, sprint_uid from " ~ ref('int_work_items__unioned')
+        ~ " where sprint_uid is not null " ~ and_tenant()
+        ~ " union select tenant_id, work_item_uid, sprint_to_uid from " ~ ref('int_work_item_changes__unioned')
+        ~ " where sprint_to_uid is not null " ~ and_tenant()
+        ~ " union select tenant_id, work_item_uid, sprint_from_uid from " ~ ref('int_work_item_changes__unioned')
+        ~ " where sprint_from_uid is not null " ~ and_tenant()
+        ~ ") as members"
+        ~ " inner join (" ~ sprint_windows() ~ ") as windows"
+        ~ " on windows.tenant_id = members.tenant_id and windows.sprint_uid = members.sprint_uid"
+        ~ " inner join (select tenant_id, max(scope_end_at) as measured_until from " ~ this
+        ~ " group by tenant_id) as built on built.tenant_id = members.tenant_id"
+        ~ " where windows.scope_end_at > built.measured_until"
     ) }}
 {%- endmacro %}

@@ -1,7 +1,11 @@
 {#- Every tracker's work items (staging contract, docs/sources.md) in one relation, with the
     keys the unified models join on: work_item_uid = '<source_system>:<work_item_id>' (the
     same id can exist in two tools), and the parent's, cause's and sprint's uids likewise.
-    A view, read by every tenant partition: it never filters by tenant. -#}
+    A table rebuilt per tenant partition, indexed by item: the models after it read it many
+    times (and the incremental ones a few items of it), which a view would recompute from the
+    staging views every time. -#}
+{{ per_tenant_table() }}
+{{ config(indexes=[{'columns': ['tenant_id', 'work_item_uid']}]) }}
 {%- set trackers = ['jira', 'clickup', 'azure_boards'] -%}
 {%- set columns = [
     'tenant_id', 'source_system', 'work_item_id', 'work_item_key', 'project_key', 'project_name',
@@ -29,3 +33,4 @@ select
     case when sprint_id is not null then source_system || ':' || sprint_id end as sprint_uid,
     {{ columns[1:] | join(',\n    ') }}
 from unioned
+{{ tenant_filter() }}
