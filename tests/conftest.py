@@ -91,8 +91,11 @@ def run_dbt(args: list[str]) -> str:
 
 @pytest.fixture(scope="session")
 def marts_built(settings: object) -> None:
-    """`dbt build` once, so every mart exists with its contract, RLS policy and grants."""
-    run_dbt(["build"])
+    """`dbt build` once, so every mart exists with its contract, RLS policy and grants.
+
+    Models and data tests; the unit tests run once, in tests/integration/test_dbt_unit_tests.py.
+    """
+    run_dbt(["build", "--exclude", "test_type:unit"])
 
 
 @pytest.fixture()

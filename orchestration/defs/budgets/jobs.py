@@ -12,6 +12,7 @@ agent_usage_marts_job = dg.define_asset_job(
     "agent_usage_marts",
     selection=USAGE_MARTS,
     description="Rebuild one tenant's agent usage marts and budget utilization from int_agent_runs.",
-    # One dbt step: in the run's own process, as the agent model jobs do (freshness).
+    # In the run's own process, as the agent model jobs do (freshness). Two dbt steps:
+    # fct_agent_runs, then (once its quality check passed) the marts built from it.
     executor_def=dg.in_process_executor,
 )

@@ -14,7 +14,8 @@ account_health_job = dg.define_asset_job(
     "account_health",
     selection=HEALTH_MODELS,
     description="Rebuild one tenant's daily account-health scores from the agent, compliance and load marts.",
-    # One dbt step: in the run's own process, as the usage-mart jobs do (alert latency).
+    # In the run's own process, as the usage-mart jobs do (alert latency). Two dbt steps: the
+    # loads view, then the health mart (built from checked marts, so in a later step).
     executor_def=dg.in_process_executor,
 )
 

@@ -8,9 +8,9 @@ being built is skipped until its model exists.
 import dagster as dg
 
 from orchestration.defs.quality.factory import quality_checks_for
-from orchestration.defs.transform.assets import pulse_dbt_models
+from orchestration.defs.transform.assets import dbt_models
 
 
 @dg.definitions
 def quality_checks() -> dg.Definitions:
-    return dg.Definitions(asset_checks=quality_checks_for(pulse_dbt_models.keys))
+    return dg.Definitions(asset_checks=quality_checks_for(key for step in dbt_models for key in step.keys))

@@ -3,7 +3,8 @@
 One check, ``great_expectations``, per suite, on the mart's asset; it validates the run's
 tenant partition (every tenant's rows when the run has no partition). A suite with an
 error-severity expectation makes a blocking check: when an error-severity expectation fails,
-the check fails with ERROR severity and the assets downstream of the mart are not run.
+the check fails with ERROR severity and the assets downstream of the mart are not run (the
+dbt models built from a checked mart run in later steps for that: orchestration/lib/dbt_steps.py).
 Warn-severity failures are reported with WARN severity and block nothing.
 
 Kept apart from checks.py (which reads the dbt manifest) so tests build checks cheaply.
@@ -65,6 +66,11 @@ def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
         return check_result(outcome)
 
     return _check
+
+
+def blocking_marts(suites: Iterable[Suite] = SUITES) -> set[dg.AssetKey]:
+    """The marts whose check blocks: the dbt steps are cut after them (orchestration/lib/dbt_steps.py)."""
+    return {dg.AssetKey(suite.asset_key_path) for suite in suites if suite.blocking}
 
 
 def quality_checks_for(
