@@ -1,24 +1,31 @@
-{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_tenant_partition() }}") }}
-
--- One row per agent run from every path (agent platform API, history import, MCP reports,
--- Claude Code telemetry), with tokens and cost.
+{#- One row per agent run from every path (agent platform API, history import, MCP reports,
+    Claude Code telemetry), with tokens and cost.
+    Built incrementally by changed runs (macros/incremental_runs.sql): the runs loaded since
+    the last build (a Claude Code prompt when any of its events arrived), and every run of a
+    tenant when model_prices changed. -#}
+{{ per_agent_run_table(loaded='agent_runs_loaded', also='agent_runs_also') }}
+-- depends_on: {{ ref('stg_claude_code__events') }}
 
 with
+
+watermarks as (
+    {{ run_load_watermarks('agent_runs_loaded') }}
+),
 
 runs as (
     {% for source_type in ['agent_platform', 'agent_import', 'agent_mcp'] %}
     select
         tenant_id, agent_run_id, origin, agent_type, user_email, team_name, status, model_name,
-        model_version, started_at, ended_at, updated_at, error_category, error_message
+        model_version, started_at, ended_at, updated_at, error_category, error_message, loaded_at
     from {{ ref('stg_' ~ source_type ~ '__runs') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_run_in_batch() }}
     union all
     {% endfor %}
     select
         tenant_id, agent_run_id, origin, agent_type, user_email, team_name, status, model_name,
-        model_version, started_at, ended_at, updated_at, error_category, error_message
+        model_version, started_at, ended_at, updated_at, error_category, error_message, loaded_at
     from {{ ref('int_claude_code_runs') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_run_in_batch() }}
 ),
 
 usage as (
@@ -38,7 +45,7 @@ usage as (
         count(reported_cost_usd) as reported_lines,
         count(cost_usd) as costed_lines
     from {{ ref('int_agent_usage_lines') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_run_in_batch() }}
     group by tenant_id, agent_run_id
 )
 
@@ -76,8 +83,12 @@ select
     end as cost_source,
     runs.error_category,
     runs.error_message,
-    runs.updated_at
+    runs.updated_at,
+    least(runs.loaded_at, watermarks.loaded_at) as source_loaded_at,
+    {{ prices_version() }} as prices_version
 from runs
+left join watermarks
+    on runs.tenant_id = watermarks.tenant_id
 left join usage
     on runs.tenant_id = usage.tenant_id
     and runs.agent_run_id = usage.agent_run_id

@@ -23,6 +23,7 @@ runs as (
         min(event_at) as started_at,
         max(event_at + coalesce(duration_ms, 0) * interval '1 millisecond') as ended_at,
         max(received_at) as updated_at,
+        max(loaded_at) as loaded_at,
         count(*) filter (where event_name = 'api_request') as api_requests,
         count(*) filter (where event_name = 'api_error') as api_errors,
         (array_agg(model_name order by event_at desc) filter (
@@ -49,5 +50,6 @@ select
     ended_at,
     updated_at,
     case when api_requests = 0 and api_errors > 0 then 'api_error' end as error_category,
-    case when api_requests = 0 and api_errors > 0 then last_error_message end as error_message
+    case when api_requests = 0 and api_errors > 0 then last_error_message end as error_message,
+    loaded_at
 from runs

@@ -1,12 +1,16 @@
--- One row per agent run of the tenant partition, with what it consumed and cost, the team it
--- is attributed to and its day and month in the tenant's time zone (control.tenants.timezone),
--- the calendar every usage mart and budget of the tenant follows.
+{#- One row per agent run of the tenant partition, with what it consumed and cost, the team it
+    is attributed to and its day and month in the tenant's time zone (control.tenants.timezone),
+    the calendar every usage mart and budget of the tenant follows.
+    Built incrementally by changed runs (macros/incremental_runs.sql): the runs int_agent_runs
+    rebuilt since, and those whose team or local day control now gives otherwise; it records
+    the days and months those runs left and entered for the usage aggregates. -#}
+{{ per_agent_run_table(loaded='fct_agent_runs_loaded', also='fct_agent_runs_also', logs_changes=true) }}
 
 with
 
 runs as (
     select * from {{ ref('int_agent_runs') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_run_in_batch() }}
 ),
 
 tenants as (
@@ -56,18 +60,13 @@ final as (
         runs.cost_source,
         runs.error_category,
         runs.error_message,
-        runs.updated_at
+        runs.updated_at,
+        runs.source_loaded_at
     from runs
     inner join tenants
         on runs.tenant_id = tenants.tenant_id
     left join lateral (
-        -- a team's slug first, then its name (case-insensitive); the lowest id on a tie
-        select teams.team_id
-        from teams
-        where teams.tenant_id = runs.tenant_id
-            and (teams.slug = lower(runs.team_name) or lower(teams.name) = lower(runs.team_name))
-        order by (teams.slug = lower(runs.team_name)) desc, teams.team_id
-        limit 1
+        {{ matched_team('teams', 'runs') }}
     ) as matched_team on true
 )
 

@@ -2,6 +2,9 @@
 -- zone), by runs, tokens and cost: "you are the 3rd most active on your team this month".
 -- Ties share a rank and the next rank is skipped (1, 2, 2, 4), so equal work ranks equally.
 -- Runs without a team are in no team ranking (they count in the tenant's top users).
+-- Built incrementally by month (macros/incremental_runs.sql): every (tenant, month) a run
+-- rebuilt in fct_agent_runs left or entered, and the months naming a team renamed since.
+{{ per_run_group_table('usage_month', renames_teams=true) }}
 
 with
 
@@ -15,7 +18,7 @@ runs as (
     from {{ ref('fct_agent_runs') }} as runs
     left join teams
         on runs.team_id = teams.team_id
-    {{ tenant_filter('runs') }}
+    where true {{ and_tenant('runs') }} {{ and_run_group_in_batch('runs') }}
 ),
 
 per_person as (

@@ -1,12 +1,15 @@
 -- The top 10 people of each tenant per calendar month (tenant time zone), by runs, by tokens
 -- and by cost: one row per measure and person. Ties share a rank (1, 2, 2, 4), and everyone
 -- tied at 10th place is listed, so a measure can list more than 10 people.
+-- Built incrementally by month (macros/incremental_runs.sql): every (tenant, month) a run
+-- rebuilt in fct_agent_runs left or entered.
+{{ per_run_group_table('usage_month') }}
 
 with
 
 runs as (
     select * from {{ ref('fct_agent_runs') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_run_group_in_batch() }}
 ),
 
 per_person as (

@@ -1,6 +1,9 @@
--- Agent usage per day (tenant time zone), team, person, agent type, model and status.
--- Counts let any roll-up recompute the success rate (succeeded / finished); durations are
--- those of finished runs, with continuous (interpolated) percentiles.
+{#- Agent usage per day (tenant time zone), team, person, agent type, model and status.
+    Counts let any roll-up recompute the success rate (succeeded / finished); durations are
+    those of finished runs, with continuous (interpolated) percentiles.
+    Built incrementally by day (macros/incremental_runs.sql): every (tenant, day) a run
+    rebuilt in fct_agent_runs left or entered, and the days naming a team renamed since. -#}
+{{ per_run_group_table('usage_date', renames_teams=true) }}
 
 with
 
@@ -14,7 +17,7 @@ runs as (
     from {{ ref('fct_agent_runs') }} as runs
     left join teams
         on runs.team_id = teams.team_id
-    {{ tenant_filter('runs') }}
+    where true {{ and_tenant('runs') }} {{ and_run_group_in_batch('runs') }}
 ),
 
 daily as (

@@ -7,6 +7,11 @@
 -- so that the first hours of a month project from a week of history instead of a handful of
 -- runs. A month that is over projects to what it spent. Past months use today's amount (the
 -- audit log keeps every change of it).
+--
+-- Rebuilt whole per tenant partition on every build, not incrementally: every row carries
+-- measured_at (= as_of) and past months today's budget amount, so an exact incremental build
+-- would rewrite every row anyway; the table is small (budgets × months), and its cost is
+-- reading fct_agent_runs once, summed per team and month.
 
 with
 
@@ -65,29 +70,54 @@ periods as (
         and months.period_start <= now_local.current_month
 ),
 
+-- Runs summed per team first (numeric sums are exact, so a sum of team sums is the sum of
+-- the runs): each budget period then adds up a handful of rows instead of every run.
+monthly_spend as (
+    select tenant_id, team_id, run_month, sum(cost_usd) as cost_usd
+    from runs
+    where run_month is not null
+    group by tenant_id, team_id, run_month
+),
+
+trailing_spend as (
+    select tenant_id, team_id, sum(cost_usd) as cost_usd
+    from runs
+    where active_at > {{ as_of() }} - interval '7 days'
+    group by tenant_id, team_id
+),
+
 spend as (
     select
         periods.budget_id,
         periods.period_start,
-        coalesce(sum(runs.cost_usd) filter (where runs.run_month = periods.period_start), 0) as month_to_date,
-        coalesce(sum(runs.cost_usd) filter (where runs.active_at > {{ as_of() }} - interval '7 days'), 0)
-            as trailing_7d
+        coalesce(sum(monthly_spend.cost_usd), 0) as month_to_date
     from periods
-    left join runs
-        on periods.tenant_id = runs.tenant_id
-        and (periods.team_id is null or periods.team_id = runs.team_id)
-        and (runs.run_month = periods.period_start or runs.active_at > {{ as_of() }} - interval '7 days')
+    left join monthly_spend
+        on periods.tenant_id = monthly_spend.tenant_id
+        and periods.period_start = monthly_spend.run_month
+        and (periods.team_id is null or periods.team_id = monthly_spend.team_id)
     group by periods.budget_id, periods.period_start
+),
+
+trailing_by_budget as (
+    select
+        budgets.budget_id,
+        coalesce(sum(trailing_spend.cost_usd), 0) as trailing_7d
+    from budgets
+    left join trailing_spend
+        on budgets.tenant_id = trailing_spend.tenant_id
+        and (budgets.team_id is null or budgets.team_id = trailing_spend.team_id)
+    group by budgets.budget_id
 ),
 
 projected as (
     select
         periods.*,
         spend.month_to_date,
-        spend.trailing_7d,
+        trailing_by_budget.trailing_7d,
         case
             when periods.is_current_period then
-                spend.month_to_date + spend.trailing_7d / 7.0
+                spend.month_to_date + trailing_by_budget.trailing_7d / 7.0
                     * greatest(extract(epoch from periods.period_ends_at - {{ as_of() }}), 0) / 86400.0
             else spend.month_to_date
         end as projected
@@ -95,6 +125,8 @@ projected as (
     inner join spend
         on periods.budget_id = spend.budget_id
         and periods.period_start = spend.period_start
+    inner join trailing_by_budget
+        on periods.budget_id = trailing_by_budget.budget_id
 )
 
 select

@@ -34,7 +34,8 @@ renamed as (
         tool_name::text as tool_name,
         status_code::integer as status_code,
         error::text as error_message,
-        request_id::text as request_id
+        request_id::text as request_id,
+        received_at::timestamptz as loaded_at
     from source
 )
 
