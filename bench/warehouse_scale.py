@@ -351,6 +351,11 @@ def dbt_build(settings: Any, *, full_refresh: bool, as_of: datetime, project: Pa
         "test_seconds": round(test_seconds, 1),
         "nodes": len(results),
         "slowest": nodes[:12],
+        "models": {
+            r["unique_id"].split(".")[-1]: round(r["execution_time"], 2)
+            for r in results
+            if r["unique_id"].startswith("model.")
+        },
     }
 
 
