@@ -12,7 +12,6 @@ incremental build must have rebuilt only the reloaded runs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from pulse.budgets.store import set_budget
 from pulse.db import admin_engine
 from pulse.settings import Settings
 from pulse.telemetry.store import ConnectionPool, TelemetryStore
-from tests.conftest import run_dbt
+from tests.incremental_builds import build_at, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 PLATFORM, MIXED = "inc_ag1", "inc_ag2"
@@ -58,27 +57,12 @@ class Builds:
     rebuilt: dict[str, set[tuple[Any, ...]]]
 
 
-def query(db_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
 def rows_of(db_url: str, model: str) -> set[tuple[Any, ...]]:
-    return set(query(db_url, f"select * from {MODELS[model]}.{model} where tenant_id = any(%s)", list(TENANTS)))
+    return tenant_rows(db_url, f"{MODELS[model]}.{model}", TENANTS)
 
 
 def build(as_of: datetime, **extra: object) -> None:
-    run_dbt(
-        [
-            "build",
-            "--select",
-            SELECTION,
-            "--exclude",
-            "test_type:unit",
-            "--vars",
-            json.dumps({"as_of": as_of.isoformat(), **extra}),
-        ]
-    )
+    build_at(SELECTION, as_of, **extra)
 
 
 def load_all(server: SandboxServer, db_url: str, pipelines: str) -> None:

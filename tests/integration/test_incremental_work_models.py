@@ -11,7 +11,6 @@ families and the items of sprints whose window moved.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from connectors.sandbox.tools import token_for
 from pulse import control
 from pulse.db import admin_engine
 from pulse.settings import Settings
-from tests.conftest import run_dbt
+from tests.incremental_builds import build_at, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 JIRA, CLICKUP, AZURE = "inc_a", "inc_b", "inc_f"
@@ -52,27 +51,12 @@ class Builds:
     changed_rows: dict[str, int]
 
 
-def query(db_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
 def rows_of(db_url: str, model: str) -> set[tuple[Any, ...]]:
-    return set(query(db_url, f"select * from intermediate.{model} where tenant_id = any(%s)", list(TENANTS)))
+    return tenant_rows(db_url, f"intermediate.{model}", TENANTS)
 
 
 def build(as_of: datetime, **extra: object) -> None:
-    run_dbt(
-        [
-            "build",
-            "--select",
-            SELECTION,
-            "--exclude",
-            "test_type:unit",
-            "--vars",
-            json.dumps({"as_of": as_of.isoformat(), **extra}),
-        ]
-    )
+    build_at(SELECTION, as_of, **extra)
 
 
 def load_all(server: SandboxServer, db_url: str, pipelines: str) -> None:
