@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
+from pulse.budgets.mail import queue_email
 from pulse.budgets.store import Budget, current_utilization, list_budgets
 
 log = logging.getLogger(__name__)
@@ -233,25 +234,20 @@ def _notify(
         ).scalar_one_or_none()
         if notification_id is None:
             continue
-        conn.execute(
-            text(
-                "insert into control.email_outbox (tenant_id, notification_id, recipient_email, subject, body, "
-                "next_attempt_at) values (:t, :n, :email, :subject, :body, :now)"
+        queue_email(
+            conn,
+            tenant_id=budget.tenant_id,
+            notification_id=notification_id,
+            email=person.email,
+            subject=f"[Pulse] {title}",
+            body=(
+                f"Hello {person.name},\n\n{body}\n\n"
+                f"The Budgets page of Pulse shows every budget of {tenant_name} and its alerts.\n"
+                "You receive this because you are an org admin"
+                + (" or a lead of the team." if budget.team_id is not None else ".")
+                + "\n"
             ),
-            {
-                "t": budget.tenant_id,
-                "n": notification_id,
-                "now": now,
-                "email": person.email,
-                "subject": f"[Pulse] {title}",
-                "body": (
-                    f"Hello {person.name},\n\n{body}\n\n"
-                    f"The Budgets page of Pulse shows every budget of {tenant_name} and its alerts.\n"
-                    "You receive this because you are an org admin"
-                    + (" or a lead of the team." if budget.team_id is not None else ".")
-                    + "\n"
-                ),
-            },
+            now=now,
         )
 
 

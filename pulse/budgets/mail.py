@@ -91,6 +91,20 @@ class SmtpSettings:
         return self.host is not None
 
 
+def queue_email(
+    conn: sa.Connection, *, tenant_id: str, notification_id: int, email: str, subject: str, body: str, now: datetime
+) -> None:
+    """Put a notification's email in control.email_outbox, due at ``now`` (delivered and retried
+    by :func:`deliver_due_emails`, apart from the transaction that wrote the notification)."""
+    conn.execute(
+        text(
+            "insert into control.email_outbox (tenant_id, notification_id, recipient_email, subject, body, "
+            "next_attempt_at) values (:t, :n, :email, :subject, :body, :now)"
+        ),
+        {"t": tenant_id, "n": notification_id, "email": email, "subject": subject, "body": body, "now": now},
+    )
+
+
 def build_message(settings: SmtpSettings, recipient: str, subject: str, body: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.sender

@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from pulse.budgets.evaluate import Recipient
+from pulse.budgets.mail import queue_email
 from pulse.health.rules import FACTOR_LABELS, alert_drop_from_env, alert_reason
 
 log = logging.getLogger(__name__)
@@ -154,23 +155,18 @@ def _notify(
         ).scalar_one_or_none()
         if notification_id is None:
             continue
-        conn.execute(
-            text(
-                "insert into control.email_outbox (tenant_id, notification_id, recipient_email, subject, body, "
-                "next_attempt_at) values (:t, :n, :email, :subject, :body, :now)"
+        queue_email(
+            conn,
+            tenant_id=tenant_id,
+            notification_id=notification_id,
+            email=person.email,
+            subject=f"[Pulse] {title}",
+            body=(
+                f"Hello {person.name},\n\n{body}\n\n"
+                "The Account health page of Pulse shows the score's history and every factor.\n"
+                "You receive this because you are the account manager of this customer.\n"
             ),
-            {
-                "t": tenant_id,
-                "n": notification_id,
-                "email": person.email,
-                "subject": f"[Pulse] {title}",
-                "body": (
-                    f"Hello {person.name},\n\n{body}\n\n"
-                    "The Account health page of Pulse shows the score's history and every factor.\n"
-                    "You receive this because you are the account manager of this customer.\n"
-                ),
-                "now": now,
-            },
+            now=now,
         )
 
 
