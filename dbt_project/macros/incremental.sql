@@ -20,15 +20,18 @@
     a model's logic, rebuild it for every tenant with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
 
-{% macro per_work_item_table(also=none) -%}
+{% macro per_work_item_table(also=none, key=none) -%}
     {#- Config of a per-item model (see above). `also`: the name of a macro of statements that
-        add items to rebuild besides the loaded ones to {{ changed_items_relation() }}. -#}
+        add items to rebuild besides the loaded ones to {{ changed_items_relation() }}; `key`:
+        the columns that, after the item, make a row unique: the item index is then a unique
+        index, so the database refuses a duplicate row (which a test would have to find by
+        reading the whole table after every run). -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ replace_changed_work_items() }}",
         rebuild_also=also,
-        indexes=[{'columns': ['tenant_id', 'work_item_uid']}]
+        indexes=[{'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none}]
     ) }}
 {%- endmacro %}
 
@@ -155,4 +158,187 @@
         ~ " group by tenant_id) as built on built.tenant_id = members.tenant_id"
         ~ " where windows.scope_end_at > built.measured_until"
     ) }}
+{%- endmacro %}
+
+{#- Staging by changed source items.
+
+    A tool's change history (stg_<tool>__work_item_changes) is derived per work item from raw
+    rows (Azure compares consecutive revisions, ClickUp orders its status entries), so it is
+    staged per item too: a table that, on every run after the first, restages only the items
+    with a raw row loaded (dlt load id) after the newest load it holds for the tenant. Lookups
+    the rows read (users' emails, status categories, sprint lists) carry a version: a tenant
+    whose lookups changed is restaged whole. Rows carry loaded_at, their item's newest raw load
+    as the run began (a row loaded during the run is staged by the next), and lookups_version.
+
+    A model declares `loaded`, a macro selecting (tenant_id, work_item_id, loaded_at) for every
+    raw row it reads, and `lookups`, a macro selecting (tenant_id, lookups_version) (or null). It filters
+    each raw relation with and_source_item_in_batch() and stamps rows with
+    staged_item_loads(loaded) / staged_lookups(lookups). -#}
+
+{% macro per_source_item_table(loaded, lookups) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ replace_changed_source_items() }}",
+        source_item_loads=loaded,
+        source_item_lookups=lookups,
+        indexes=[{'columns': ['tenant_id', 'work_item_id']}]
+    ) }}
+{%- endmacro %}
+
+{% macro changed_source_items_relation() -%}
+    pg_temp.changed_source_items__{{ this.name }}
+{%- endmacro %}
+
+{% macro source_item_loads_relation() -%}
+    pg_temp.source_item_loads__{{ this.name }}
+{%- endmacro %}
+
+{% macro replace_changed_source_items() -%}
+    {%- if is_incremental() -%}
+    {%- set loaded = context[config.get('source_item_loads')]() -%}
+    {%- set lookups = context[config.get('source_item_lookups')]() -%}
+    -- every item's newest raw load, as the run begins (one pass over the raw load ids)
+    drop table if exists {{ source_item_loads_relation() }};
+    create temporary table {{ source_item_loads_relation() }} as
+        select loads.tenant_id, loads.work_item_id, max(loads.loaded_at) as loaded_at
+        from ({{ loaded }}) as loads
+        {{ tenant_filter('loads') }}
+        group by loads.tenant_id, loads.work_item_id;
+    drop table if exists {{ watermarks_relation() }};
+    create temporary table {{ watermarks_relation() }} as
+        select loads.tenant_id, max(loads.loaded_at) as loaded_at, lookups.lookups_version
+        from {{ source_item_loads_relation() }} as loads
+        left join ({{ lookups }}) as lookups
+            on lookups.tenant_id = loads.tenant_id
+        group by loads.tenant_id, lookups.lookups_version;
+    drop table if exists {{ changed_source_items_relation() }};
+    create temporary table {{ changed_source_items_relation() }} as
+        select loads.tenant_id, loads.work_item_id
+        from {{ source_item_loads_relation() }} as loads
+        inner join {{ watermarks_relation() }} as current
+            on current.tenant_id = loads.tenant_id
+        left join (
+            select tenant_id, max(loaded_at) as loaded_at, max(lookups_version) as lookups_version
+            from {{ this }}
+            {{ tenant_filter() }}
+            group by tenant_id
+        ) as built
+            on built.tenant_id = loads.tenant_id
+        where built.loaded_at is null
+            or loads.loaded_at > built.loaded_at
+            or current.lookups_version is distinct from built.lookups_version
+            or {{ var('rebuild', false) }};
+    create unique index on {{ changed_source_items_relation() }} (tenant_id, work_item_id);
+    analyze {{ changed_source_items_relation() }};
+    -- A tenant whose raw data is gone (offboarded) keeps no rows.
+    delete from {{ this }} as built
+    where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
+        {{ and_tenant('built') }};
+    delete from {{ this }} as built
+    using {{ changed_source_items_relation() }} as changed
+    where built.tenant_id = changed.tenant_id and built.work_item_id = changed.work_item_id
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro and_source_item_in_batch(item_id) -%}
+    {#- Restrict a query on raw rows (with a where clause and a tenant_id column) to the items
+        this run stages: `item_id` is the expression of the row's work item id, as text. -#}
+    {{ and_tenant() }}
+    {%- if is_incremental() %}
+    and (tenant_id, {{ item_id }}) in (select tenant_id, work_item_id from {{ changed_source_items_relation() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro staged_item_loads(loaded) -%}
+    {#- Per staged item, its newest raw load as the run began. `loaded`: the model's `loaded`
+        macro (as per_source_item_table's). -#}
+    {%- if is_incremental() -%}
+    select loads.tenant_id, loads.work_item_id, loads.loaded_at
+    from {{ source_item_loads_relation() }} as loads
+    inner join {{ changed_source_items_relation() }} as changed
+        on changed.tenant_id = loads.tenant_id and changed.work_item_id = loads.work_item_id
+    {%- else -%}
+    select loads.tenant_id, loads.work_item_id, max(loads.loaded_at) as loaded_at
+    from ({{ context[loaded]() }}) as loads
+    {{ tenant_filter('loads') }}
+    group by loads.tenant_id, loads.work_item_id
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro staged_lookups(lookups) -%}
+    {#- Per tenant, the version of the lookups the run stages with. `lookups`: the model's
+        `lookups` macro (as per_source_item_table's). -#}
+    {%- if is_incremental() -%}
+    select tenant_id, lookups_version from {{ watermarks_relation() }}
+    {%- else -%}
+    {{ context[lookups]() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro raw_item_loads(relation, source_type, item_id) -%}
+    {#- For `loaded` macros: (tenant_id, work_item_id, loaded_at) of every row of a raw table. -#}
+    select tenant_id, {{ item_id }}::text as work_item_id, to_timestamp(_dlt_load_id::double precision) as loaded_at
+    from ({{ union_tenant_sources(relation, source_type, [item_id, '_dlt_load_id']) }}) as raw_rows
+{%- endmacro %}
+
+{% macro lookups_version(select_sql) -%}
+    {#- For `lookups` macros: per tenant, an md5 of the rows of select_sql (with a tenant_id). -#}
+    select tenant_id, md5(string_agg(md5(lookup::text), '' order by md5(lookup::text))) as lookups_version
+    from ({{ select_sql }}) as lookup
+    group by tenant_id
+{%- endmacro %}
+
+{#- int_work_items__unioned follows the staged work items item by item. -#}
+
+{% macro work_item_trackers() -%}
+    {{ return(['jira', 'clickup', 'azure_boards']) }}
+{%- endmacro %}
+
+{% macro restaged_work_items_relation() -%}
+    pg_temp.restaged_work_items__{{ this.name }}
+{%- endmacro %}
+
+{% macro replace_restaged_work_items() -%}
+    {%- if is_incremental() -%}
+    drop table if exists {{ restaged_work_items_relation() }};
+    create temporary table {{ restaged_work_items_relation() }} as
+    with built as (
+        -- per tenant and tool, the newest staged load and the lookups version it holds
+        select tenant_id, source_system, max(loaded_at) as loaded_at, max(lookups_version) as lookups_version
+        from {{ this }}
+        {{ tenant_filter() }}
+        group by tenant_id, source_system
+    )
+    {%- for tracker in work_item_trackers() %}
+    select staged.tenant_id, '{{ tracker }}'::text as source_system, staged.work_item_id
+    from {{ ref('stg_' ~ tracker ~ '__work_items') }} as staged
+    left join built
+        on built.tenant_id = staged.tenant_id and built.source_system = '{{ tracker }}'
+    where (built.loaded_at is null
+        or staged.loaded_at > built.loaded_at
+        or staged.lookups_version is distinct from built.lookups_version
+        or {{ var('rebuild', false) }})
+        {{ and_tenant('staged') }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %};
+    analyze {{ restaged_work_items_relation() }};
+    -- A tenant staging no longer has (offboarded) keeps no rows.
+    delete from {{ this }}
+    where tenant_id in (
+        select built.tenant_id from (select distinct tenant_id from {{ this }} {{ tenant_filter() }}) as built
+        where true
+        {%- for tracker in work_item_trackers() %}
+            and not exists (select from {{ ref('stg_' ~ tracker ~ '__work_items') }} as staged where staged.tenant_id = built.tenant_id)
+        {%- endfor %}
+    );
+    delete from {{ this }} as built
+    using {{ restaged_work_items_relation() }} as restaged
+    where built.tenant_id = restaged.tenant_id
+        and built.work_item_uid = restaged.source_system || ':' || restaged.work_item_id
+    {%- else -%}
+    select 1
+    {%- endif -%}
 {%- endmacro %}

@@ -18,7 +18,7 @@
       the sprint's start. Points are the item's points at each moment (points_as_of).
     Built incrementally by changed work items (macros/incremental.sql); every item of a sprint
     whose window moved (a running sprint's end is as_of) is rebuilt too. -#}
-{{ per_work_item_table(also='sprint_scope_also') }}
+{{ per_work_item_table(also='sprint_scope_also', key=['sprint_uid']) }}
 
 with
 

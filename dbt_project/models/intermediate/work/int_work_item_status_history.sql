@@ -6,7 +6,7 @@
     item's creation; every change opens a stint in its new status. days_in_status is a closed
     stint's length (null for the current one, which grows with time: measure it from
     entered_at). Built incrementally by changed work items (macros/incremental.sql). -#}
-{{ per_work_item_table() }}
+{{ per_work_item_table(key=['status_seq']) }}
 
 with
 

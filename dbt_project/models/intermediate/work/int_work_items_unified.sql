@@ -11,7 +11,7 @@
     * epic_uid: the parent if it is an epic, else the parent's parent if that is one.
     Built incrementally by changed work items (macros/incremental.sql); items still blocked and
     the children of changed items are rebuilt too. -#}
-{{ per_work_item_table(also='unified_items_also') }}
+{{ per_work_item_table(also='unified_items_also', key=[]) }}
 
 with
 

@@ -167,26 +167,50 @@ resolved as (
         on manual.tenant_id = merged.tenant_id
         and manual.work_item_uid = merged.work_item_uid
         and manual.flag_type = merged.flag_type
+),
+
+flags as (
+    select
+        tenant_id,
+        work_item_uid,
+        work_item_key,
+        flag_type,
+        severity,
+        message,
+        opened_at,
+        auto_resolved_at,
+        case when coalesce(by_hand, false) then manual_at else auto_resolved_at end as resolved_at,
+        case
+            when coalesce(by_hand, false) then manual_by
+            when auto_resolved_at is not null then 'pulse'
+        end as resolved_by,
+        case
+            when coalesce(by_hand, false) then 'manual'
+            when auto_resolved_at is not null then 'cleared'
+        end as resolution,
+        case when coalesce(by_hand, false) then manual_note end as resolution_note,
+        not coalesce(by_hand, false) and auto_resolved_at is null as is_open
+    from resolved
 )
 
-select
-    tenant_id,
-    work_item_uid,
-    work_item_key,
-    flag_type,
-    severity,
-    message,
-    opened_at,
-    auto_resolved_at,
-    case when coalesce(by_hand, false) then manual_at else auto_resolved_at end as resolved_at,
-    case
-        when coalesce(by_hand, false) then manual_by
-        when auto_resolved_at is not null then 'pulse'
-    end as resolved_by,
-    case
-        when coalesce(by_hand, false) then 'manual'
-        when auto_resolved_at is not null then 'cleared'
-    end as resolution,
-    case when coalesce(by_hand, false) then manual_note end as resolution_note,
-    not coalesce(by_hand, false) and auto_resolved_at is null as is_open
-from resolved
+{%- set columns = [
+    'tenant_id', 'work_item_uid', 'work_item_key', 'flag_type', 'severity', 'message', 'opened_at',
+    'auto_resolved_at', 'resolved_at', 'resolved_by', 'resolution', 'resolution_note', 'is_open'
+] %}
+
+select flags.*
+from flags
+{%- if is_incremental() %}
+-- only the flags that differ from the stored ones are replaced (delete+insert on the key); a
+-- day changes a few hundred of a million rows, and rewriting them all was most of the cost
+left join {{ this }} as stored
+    on stored.tenant_id = flags.tenant_id
+    and stored.work_item_uid = flags.work_item_uid
+    and stored.flag_type = flags.flag_type
+where stored.tenant_id is null
+    or (
+        {%- for column in columns %}stored.{{ column }}{% if not loop.last %}, {% endif %}{% endfor -%}
+    ) is distinct from (
+        {%- for column in columns %}flags.{{ column }}{% if not loop.last %}, {% endif %}{% endfor -%}
+    )
+{%- endif %}

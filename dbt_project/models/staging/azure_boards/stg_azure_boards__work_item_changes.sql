@@ -9,13 +9,18 @@
       already in a sprint entered it at creation;
     * story_points (numeric text), assignee (emails);
     * blocked: Microsoft.VSTS.CMMI.Blocked as true/false (Azure flags blocking outside the state). -#}
+{%- set loaded, lookups = 'azure_boards_change_loads', 'azure_boards_change_lookups' -%}
+{{ per_source_item_table(loaded, lookups) }}
 with
 
 revisions as (
-    {{ union_tenant_sources(source('azure_boards', 'work_item_revisions'), 'azure_boards', [
-        'id', 'rev', 'changed_at', 'changed_by_email', 'work_item_type', 'project', 'state',
-        'iteration_path', 'story_points', 'assigned_to_email', 'blocked'
-    ]) }}
+    select * from (
+        {{ union_tenant_sources(source('azure_boards', 'work_item_revisions'), 'azure_boards', [
+            'id', 'rev', 'changed_at', 'changed_by_email', 'work_item_type', 'project', 'state',
+            'iteration_path', 'story_points', 'assigned_to_email', 'blocked'
+        ]) }}
+    ) as raw_revisions
+    where true {{ and_source_item_in_batch('id::bigint::text') }}
 ),
 
 states as (
@@ -217,16 +222,22 @@ unioned as (
 )
 
 select
-    tenant_id,
+    unioned.tenant_id,
     'azure_boards'::text as source_system,
-    work_item_id,
-    work_item_id || ':' || rev::text || ':' || field || case when direction <> '' then ':' || direction else '' end
-        as change_id,
-    changed_at,
-    field,
-    from_value,
-    to_value,
-    from_status_category,
-    to_status_category,
-    author_email
+    unioned.work_item_id,
+    unioned.work_item_id || ':' || unioned.rev::text || ':' || unioned.field
+        || case when unioned.direction <> '' then ':' || unioned.direction else '' end as change_id,
+    unioned.changed_at,
+    unioned.field,
+    unioned.from_value,
+    unioned.to_value,
+    unioned.from_status_category,
+    unioned.to_status_category,
+    unioned.author_email,
+    loads.loaded_at,
+    lookups.lookups_version
 from unioned
+inner join ({{ staged_item_loads(loaded) }}) as loads
+    on loads.tenant_id = unioned.tenant_id and loads.work_item_id = unioned.work_item_id
+left join ({{ staged_lookups(lookups) }}) as lookups
+    on lookups.tenant_id = unioned.tenant_id

@@ -3,10 +3,16 @@
     in_progress; Completed and Removed → done), by state name when those are missing. The
     sprint is the mapped iteration path, but only when it is one of the team's iterations: an
     item in the project's root iteration is in no sprint. Picklist DMT values are normalized
-    to the contract's words ("Exception Approved" → exception_approved). -#}
+    to the contract's words ("Exception Approved" → exception_approved).
+
+    A table staged per item (macros/incremental.sql): a run restages the items loaded since it
+    last ran, and a tenant whose states, iterations or projects changed. -#}
+{%- set loaded, lookups = 'azure_boards_item_loads', 'azure_boards_item_lookups' -%}
+{{ per_source_item_table(loaded, lookups) }}
 with
 
 items as (
+    select * from (
     {{ union_tenant_sources(source('azure_boards', 'work_items'), 'azure_boards', [
         'id', 'project', 'work_item_type', 'state', 'title', 'assigned_to_email', 'created_by_email',
         'created_at', 'changed_at', 'closed_at', 'iteration_path', 'parent_id', 'caused_by_id', 'url',
@@ -14,6 +20,8 @@ items as (
         'dmt_coverage_pct', 'dmt_pr_links', 'dmt_ci_evidence', 'dmt_reviewer_signoff', 'dmt_exception',
         'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
+    ) as raw_items
+    where true {{ and_source_item_in_batch('id::bigint::text') }}
 ),
 
 states as (
@@ -84,8 +92,13 @@ renamed as (
         items.dmt_exception_reason::text as dmt_exception_reason,
         lower(items.dmt_exception_approver::text) as dmt_exception_approver,
         items.dmt_exception_expires::date as dmt_exception_expires,
-        to_timestamp(items._dlt_load_id::double precision) as loaded_at
+        loads.loaded_at,
+        lookups.lookups_version
     from items
+    inner join ({{ staged_item_loads(loaded) }}) as loads
+        on loads.tenant_id = items.tenant_id and loads.work_item_id = items.id::bigint::text
+    left join ({{ staged_lookups(lookups) }}) as lookups
+        on lookups.tenant_id = items.tenant_id
     left join states
         on states.tenant_id = items.tenant_id
         and states.project::text = items.project::text

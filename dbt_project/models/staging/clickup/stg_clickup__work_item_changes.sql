@@ -9,19 +9,31 @@
       the first load that read a sprint that had already started is taken to have entered at
       the sprint's start (Pulse cannot know better); one first seen later entered at the load
       that first saw it; one no longer seen left at the load that no longer saw it.
-    * story points and assignees have no history in ClickUp and are left out. -#}
+    * story points and assignees have no history in ClickUp and are left out.
+
+    A table staged per task (macros/incremental.sql): a run restages the tasks with status
+    history or sprint memberships loaded since it last ran, and a tenant whose sprint lists
+    changed. -#}
+{%- set loaded, lookups = 'clickup_change_loads', 'clickup_change_lookups' -%}
+{{ per_source_item_table(loaded, lookups) }}
 with
 
 history as (
-    {{ union_tenant_sources(source('clickup', 'task_status_history'), 'clickup', [
-        'task_id', 'status', 'status_type', 'since', 'is_current', 'current_since'
-    ]) }}
+    select * from (
+        {{ union_tenant_sources(source('clickup', 'task_status_history'), 'clickup', [
+            'task_id', 'status', 'status_type', 'since', 'is_current', 'current_since'
+        ]) }}
+    ) as raw_history
+    where true {{ and_source_item_in_batch('task_id::text') }}
 ),
 
 memberships as (
-    {{ union_tenant_sources(source('clickup', 'sprint_memberships'), 'clickup', [
-        'list_id', 'task_id', 'first_seen_at', 'left_at', 'seen_on_first_walk'
-    ]) }}
+    select * from (
+        {{ union_tenant_sources(source('clickup', 'sprint_memberships'), 'clickup', [
+            'list_id', 'task_id', 'first_seen_at', 'left_at', 'seen_on_first_walk'
+        ]) }}
+    ) as raw_memberships
+    where true {{ and_source_item_in_batch('task_id::text') }}
 ),
 
 lists as (
@@ -92,55 +104,67 @@ category as (
     union all select 'custom', 'in_progress'
     union all select 'closed', 'done'
     union all select 'done', 'done'
+),
+
+staged as (
+    select
+        status_changes.tenant_id,
+        'clickup'::text as source_system,
+        status_changes.task_id as work_item_id,
+        status_changes.task_id || ':status:' || status_changes.to_status || '@'
+            || (extract(epoch from status_changes.entered_at) * 1000)::bigint::text as change_id,
+        status_changes.entered_at as changed_at,
+        'status'::text as field,
+        status_changes.from_status as from_value,
+        status_changes.to_status as to_value,
+        null::text as author_email,
+        coalesce(from_category.status_category, 'in_progress') as from_status_category,
+        coalesce(to_category.status_category, 'in_progress') as to_status_category
+    from status_changes
+    left join category as from_category on from_category.status_type = status_changes.from_status_type
+    left join category as to_category on to_category.status_type = status_changes.to_status_type
+    where status_changes.from_status is not null
+
+    union all
+
+    select
+        tenant_id,
+        'clickup'::text as source_system,
+        task_id as work_item_id,
+        task_id || ':sprint:' || list_id || ':entered' as change_id,
+        entered_at as changed_at,
+        'sprint'::text as field,
+        null::text as from_value,
+        list_id as to_value,
+        null::text as author_email,
+        null::text as from_status_category,
+        null::text as to_status_category
+    from sprint_moves
+
+    union all
+
+    select
+        tenant_id,
+        'clickup'::text as source_system,
+        task_id as work_item_id,
+        task_id || ':sprint:' || list_id || ':left' as change_id,
+        left_at as changed_at,
+        'sprint'::text as field,
+        list_id as from_value,
+        null::text as to_value,
+        null::text as author_email,
+        null::text as from_status_category,
+        null::text as to_status_category
+    from sprint_moves
+    where left_at is not null
 )
 
 select
-    status_changes.tenant_id,
-    'clickup'::text as source_system,
-    status_changes.task_id as work_item_id,
-    status_changes.task_id || ':status:' || status_changes.to_status || '@'
-        || (extract(epoch from status_changes.entered_at) * 1000)::bigint::text as change_id,
-    status_changes.entered_at as changed_at,
-    'status'::text as field,
-    status_changes.from_status as from_value,
-    status_changes.to_status as to_value,
-    null::text as author_email,
-    coalesce(from_category.status_category, 'in_progress') as from_status_category,
-    coalesce(to_category.status_category, 'in_progress') as to_status_category
-from status_changes
-left join category as from_category on from_category.status_type = status_changes.from_status_type
-left join category as to_category on to_category.status_type = status_changes.to_status_type
-where status_changes.from_status is not null
-
-union all
-
-select
-    tenant_id,
-    'clickup'::text as source_system,
-    task_id as work_item_id,
-    task_id || ':sprint:' || list_id || ':entered' as change_id,
-    entered_at as changed_at,
-    'sprint'::text as field,
-    null::text as from_value,
-    list_id as to_value,
-    null::text as author_email,
-    null::text as from_status_category,
-    null::text as to_status_category
-from sprint_moves
-
-union all
-
-select
-    tenant_id,
-    'clickup'::text as source_system,
-    task_id as work_item_id,
-    task_id || ':sprint:' || list_id || ':left' as change_id,
-    left_at as changed_at,
-    'sprint'::text as field,
-    list_id as from_value,
-    null::text as to_value,
-    null::text as author_email,
-    null::text as from_status_category,
-    null::text as to_status_category
-from sprint_moves
-where left_at is not null
+    staged.*,
+    loads.loaded_at,
+    lookups.lookups_version
+from staged
+inner join ({{ staged_item_loads(loaded) }}) as loads
+    on loads.tenant_id = staged.tenant_id and loads.work_item_id = staged.work_item_id
+left join ({{ staged_lookups(lookups) }}) as lookups
+    on lookups.tenant_id = staged.tenant_id

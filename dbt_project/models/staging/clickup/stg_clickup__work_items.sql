@@ -1,9 +1,17 @@
 {#- One row per ClickUp task: the staging contract of docs/sources.md. Ids are ClickUp's own
     (task, list, user ids as text); the work_item_key is how people name a task in pull
-    requests (CU-<id>), or the task's custom id where the Workspace has them. -#}
+    requests (CU-<id>), or the task's custom id where the Workspace has them.
+
+    A table staged per task (macros/incremental.sql): a run restages the tasks loaded since it
+    last ran, that Pulse saw join or leave a sprint list since (their sprint changes come from
+    those rows, so they count as a change of the task), and that link to a task loaded since (a
+    bug's cause is read from the task it links to); loaded_at is the newest of those moments. -#}
+{%- set loaded, lookups = 'clickup_item_loads', 'no_lookups' -%}
+{{ per_source_item_table(loaded, lookups) }}
 with
 
 source as (
+    select * from (
     {{ union_tenant_sources(source('clickup', 'tasks'), 'clickup', [
         'id', 'custom_id', 'name', 'status', 'status_type', 'task_type', 'date_created',
         'date_updated', 'date_closed', 'date_done', 'creator_email', 'assignee_email', 'parent_id',
@@ -12,21 +20,15 @@ source as (
         'dmt_pr_links', 'dmt_ci_evidence', 'dmt_reviewer_signoff', 'dmt_exception',
         'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
+    ) as raw_tasks
+    where true {{ and_source_item_in_batch('id::text') }}
 ),
 
-memberships as (
-    {{ union_tenant_sources(source('clickup', 'sprint_memberships'), 'clickup', ['task_id', 'first_seen_at', 'left_at']) }}
-),
-
-membership_moves as (
-    {#- When Pulse last saw the task join or leave a sprint list: its sprint changes come from
-        these rows, not from the task's own, so they count as a change of the task. -#}
-    select
-        tenant_id,
-        task_id::text as task_id,
-        max(greatest(first_seen_at::timestamptz, left_at::timestamptz)) as moved_at
-    from memberships
-    group by tenant_id, task_id::text
+all_tasks as (
+    {#- Every task of the tenant, for the bugs' links (a linked task need not be restaged). -#}
+    select tenant_id, id::text as task_id, lower(task_type::text) in ('bug', 'defect') as is_bug
+    from ({{ union_tenant_sources(source('clickup', 'tasks'), 'clickup', ['id', 'task_type']) }}) as tasks
+    {{ tenant_filter() }}
 ),
 
 typed as (
@@ -76,8 +78,7 @@ typed as (
         dmt_exception::boolean as dmt_exception,
         dmt_exception_reason::text as dmt_exception_reason,
         lower(dmt_exception_approver::text) as dmt_exception_approver,
-        dmt_exception_expires::date as dmt_exception_expires,
-        to_timestamp(_dlt_load_id::double precision) as loaded_at
+        dmt_exception_expires::date as dmt_exception_expires
     from source
 ),
 
@@ -89,9 +90,9 @@ caused_by as (
         min(linked.task_id) as caused_by_task_id
     from typed as bugs
     cross join lateral jsonb_array_elements_text(bugs.linked_task_ids) as link(task_id)
-    inner join typed as linked
+    inner join all_tasks as linked
         on linked.tenant_id = bugs.tenant_id and linked.task_id = link.task_id
-    where bugs.item_type = 'bug' and linked.item_type <> 'bug'
+    where bugs.item_type = 'bug' and not linked.is_bug
     group by bugs.tenant_id, bugs.task_id
 )
 
@@ -128,9 +129,10 @@ select
     typed.dmt_exception_reason,
     typed.dmt_exception_approver,
     typed.dmt_exception_expires,
-    greatest(typed.loaded_at, membership_moves.moved_at) as loaded_at
+    loads.loaded_at,
+    null::text as lookups_version
 from typed
+inner join ({{ staged_item_loads(loaded) }}) as loads
+    on loads.tenant_id = typed.tenant_id and loads.work_item_id = typed.task_id
 left join caused_by
     on caused_by.tenant_id = typed.tenant_id and caused_by.task_id = typed.task_id
-left join membership_moves
-    on membership_moves.tenant_id = typed.tenant_id and membership_moves.task_id = typed.task_id

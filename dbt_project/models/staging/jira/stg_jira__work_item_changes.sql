@@ -5,14 +5,22 @@
     Jira keeps a closed sprint in it when an unfinished issue is carried over: each change is
     exploded into the sprints that entered the list (from_value null) and those that left it
     (to_value null), so a move A → B is two rows and a carry-over only the entry into B.
-    Account ids become emails through the users list. -#}
+    Account ids become emails through the users list.
+
+    A table staged per issue (macros/incremental.sql): a run restages the issues with
+    changelog rows loaded since it last ran, and a tenant whose users or statuses changed. -#}
+{%- set loaded, lookups = 'jira_change_loads', 'jira_change_lookups' -%}
+{{ per_source_item_table(loaded, lookups) }}
 with
 
 changes as (
-    {{ union_tenant_sources(source('jira', 'issue_changes'), 'jira', [
-        'history_id', 'item_index', 'issue_id', 'changed_at', 'author_account_id', 'author_email',
-        'canonical_field', 'from_value', 'from_string', 'to_value', 'to_string'
-    ]) }}
+    select * from (
+        {{ union_tenant_sources(source('jira', 'issue_changes'), 'jira', [
+            'history_id', 'item_index', 'issue_id', 'changed_at', 'author_account_id', 'author_email',
+            'canonical_field', 'from_value', 'from_string', 'to_value', 'to_string'
+        ]) }}
+    ) as raw_changes
+    where true {{ and_source_item_in_batch('issue_id::text') }}
 ),
 
 statuses as (
@@ -167,15 +175,21 @@ unioned as (
 )
 
 select
-    tenant_id,
+    unioned.tenant_id,
     'jira'::text as source_system,
-    work_item_id,
-    change_id,
-    changed_at,
-    field,
-    from_value,
-    to_value,
-    author_email,
-    from_status_category,
-    to_status_category
+    unioned.work_item_id,
+    unioned.change_id,
+    unioned.changed_at,
+    unioned.field,
+    unioned.from_value,
+    unioned.to_value,
+    unioned.author_email,
+    unioned.from_status_category,
+    unioned.to_status_category,
+    loads.loaded_at,
+    lookups.lookups_version
 from unioned
+inner join ({{ staged_item_loads(loaded) }}) as loads
+    on loads.tenant_id = unioned.tenant_id and loads.work_item_id = unioned.work_item_id
+left join ({{ staged_lookups(lookups) }}) as lookups
+    on lookups.tenant_id = unioned.tenant_id

@@ -1,10 +1,16 @@
 {#- One row per Jira issue, current state, in the staging contract of docs/sources.md.
     The connector put the mapped custom fields in canonical columns, drop-downs as their
     labels; here they are normalized (labels to codes, Yes/No to booleans). Emails Jira hid
-    on the issue come from the users list. -#}
+    on the issue come from the users list.
+
+    A table staged per issue (macros/incremental.sql): a run restages the issues loaded since
+    it last ran, and a tenant whose users changed. -#}
+{%- set loaded, lookups = 'jira_item_loads', 'jira_item_lookups' -%}
+{{ per_source_item_table(loaded, lookups) }}
 with
 
 issues as (
+    select * from (
     {{ union_tenant_sources(source('jira', 'issues'), 'jira', [
         'id', 'key', 'project_key', 'project_name', 'issue_type', 'hierarchy_level', 'status',
         'status_category', 'summary', 'assignee_account_id', 'assignee_email', 'reporter_account_id',
@@ -13,6 +19,8 @@ issues as (
         'dmt_coverage_pct', 'dmt_pr_links', 'dmt_ci_evidence', 'dmt_reviewer_signoff', 'dmt_exception',
         'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
+    ) as raw_issues
+    where true {{ and_source_item_in_batch('id::text') }}
 ),
 
 users as (
@@ -95,8 +103,13 @@ select
     case
         when flags.dmt_exception_expires::text ~ '^\d{4}-\d{2}-\d{2}' then left(flags.dmt_exception_expires::text, 10)::date
     end as dmt_exception_expires,
-    to_timestamp(flags._dlt_load_id::double precision) as loaded_at
+    loads.loaded_at,
+    lookups.lookups_version
 from flags
+inner join ({{ staged_item_loads(loaded) }}) as loads
+    on loads.tenant_id = flags.tenant_id and loads.work_item_id = flags.id::text
+left join ({{ staged_lookups(lookups) }}) as lookups
+    on lookups.tenant_id = flags.tenant_id
 left join users as assignee
     on assignee.tenant_id = flags.tenant_id and assignee.user_id = flags.assignee_account_id::text
 left join users as reporter
