@@ -30,12 +30,14 @@
     (is_incremental false). -#}
 
 {#- The aggregates that read fct_agent_runs by group, each with the fct_agent_runs column of its
-    group and its own column for it. -#}
+    group and its own column for it. fct_account_health_daily takes its entries with its own
+    pre-hook (macros/incremental_health.sql: a changed day rebuilds the days from it on). -#}
 {% macro agent_run_aggregates() -%}
     {{ return({
         'fct_agent_usage_daily': ('run_date', 'usage_date'),
         'fct_agent_team_ranks_monthly': ('run_month', 'usage_month'),
         'fct_agent_top_users_monthly': ('run_month', 'usage_month'),
+        'fct_account_health_daily': ('run_date', 'score_date'),
     }) }}
 {%- endmacro %}
 

@@ -183,7 +183,11 @@ def test_the_health_unit_tests_and_data_tests_pass_in_the_build(built: str) -> N
 
 def test_a_real_build_scores_every_factor_by_hand(settings: Settings, built: str) -> None:
     day = _day(settings, ACME, "2026-11-20")
-    figures = {key: day[key] for key in day if key not in ("tenant_id", "score_date", "measured_at", "last_load_at")}
+    figures = {
+        key: day[key]
+        for key in day
+        if key not in ("tenant_id", "score_date", "measured_at", "last_load_at", "settings_version")
+    }
     assert figures == {
         "is_latest": True,
         "runs_current": 5,
@@ -207,6 +211,8 @@ def test_a_real_build_scores_every_factor_by_hand(settings: Settings, built: str
         "compliant_items_previous": 0,
         "compliance_rate_previous": None,
         "dmt_compliance_trend_score": None,
+        "done_items_day": 0,
+        "compliant_items_day": 0,
         "hours_since_last_load": Decimal("36.00"),
         "data_freshness_score": Decimal("75.00"),
         "factors_with_data": 5,
@@ -228,6 +234,11 @@ def test_a_real_build_scores_every_factor_by_hand(settings: Settings, built: str
         Decimal("75.00"),
     )
     assert (yesterday["data_freshness_score"], yesterday["health_score"]) == (Decimal("100.00"), 71)
+    # a past day is measured at its end (the tenant's midnight), the current day at AS_OF
+    assert yesterday["measured_at"] == datetime.fromisoformat("2026-11-20T00:00:00+00:00")
+    # the settings fingerprint: the same vars, but the tenants' time zones differ
+    assert yesterday["settings_version"] == day["settings_version"]
+    assert _day(settings, GLOBEX, "2026-11-20")["settings_version"] != day["settings_version"]
     before = _day(settings, ACME, "2026-11-06")
     assert (before["health_score"], before["data_freshness_score"], before["is_latest"]) == (100, None, False)
     with admin_engine(settings).connect() as conn:

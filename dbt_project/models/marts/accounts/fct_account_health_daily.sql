@@ -19,9 +19,16 @@
     weights renormalized over them, rounded to a whole number (halves up); bands red 0-50,
     amber 51-75, green 76-100. Days run from the tenant's first data to as_of()'s day in the
     tenant's time zone; data after as_of() is left out, so a past as_of rebuilds a past state.
-    Past days are measured at their end, the current day at as_of(). -#}
+    Past days are measured at their end (measured_at), the current day at as_of().
+
+    Incremental (macros/incremental_health.sql): per tenant, only the days from the earliest
+    one whose data changed since the last build (at the latest the day that was current then)
+    are deleted and rebuilt; a tenant is rebuilt whole when it is new, its settings_version or
+    budget changed, as_of moved back, or var rebuild=true. -#}
 
 {{ config(
+    keeps_history=true,
+    pre_hook="{{ replace_changed_health_days() }}",
     post_hook=[
         "drop policy if exists account_health_scope on {{ this }};
          create policy account_health_scope on {{ this }} as restrictive for select to pulse_reader
@@ -54,16 +61,50 @@
 
 with
 
+-- rebuild_from: the first day built (null: every day); reads_from: the first day of data those
+-- days read (their two periods, their month and the 7 days before them).
 tenants as (
     select
-        slug as tenant_id,
-        timezone,
-        ({{ as_of() }} at time zone timezone)::date as as_of_date
-    from {{ source('control', 'tenants') }}
-    {% if var('tenant_id') is not none %}where slug = '{{ var("tenant_id") }}'{% endif %}
+        tenants.tenant_id,
+        tenants.timezone,
+        tenants.as_of_date,
+        tenants.settings_version,
+        tenants.rebuild_from,
+        least(
+            date_trunc('month', tenants.rebuild_from)::date,
+            tenants.rebuild_from - {{ 2 * period - 1 }},
+            tenants.rebuild_from - 6
+        ) as reads_from
+    from (
+        select
+            control_tenants.slug as tenant_id,
+            control_tenants.timezone,
+            ({{ as_of() }} at time zone control_tenants.timezone)::date as as_of_date,
+            {{ health_settings_version('control_tenants.timezone') }} as settings_version,
+            {% if is_incremental() %}rebuild.rebuild_from{% else %}null::date as rebuild_from{% endif %}
+        from {{ source('control', 'tenants') }} as control_tenants
+        {%- if is_incremental() %}
+        inner join {{ health_rebuild_relation() }} as rebuild
+            on rebuild.tenant_id = control_tenants.slug
+        {%- endif %}
+        {% if var('tenant_id') is not none %}where control_tenants.slug = '{{ var("tenant_id") }}'{% endif %}
+    ) as tenants
 ),
 
--- Each person's agent runs per day (tenant time zone), started up to as_of().
+-- Each tenant's agent runs started up to as_of(): the first day with a run, with a person.
+first_runs as (
+    select
+        runs.tenant_id,
+        min(runs.run_date) as first_run_date,
+        min(runs.run_date) filter (where runs.user_email is not null) as first_user_date
+    from {{ ref('fct_agent_runs') }} as runs
+    where runs.run_date is not null
+        and coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
+        {{ and_tenant('runs') }}
+    group by runs.tenant_id
+),
+
+-- Each person's agent runs per day (tenant time zone), started up to as_of(), from reads_from.
 person_days as (
     select
         runs.tenant_id,
@@ -74,8 +115,11 @@ person_days as (
         count(*) filter (where runs.is_succeeded) as succeeded_runs,
         coalesce(sum(runs.cost_usd), 0) as cost_usd
     from {{ ref('fct_agent_runs') }} as runs
+    inner join tenants
+        on runs.tenant_id = tenants.tenant_id
     where runs.run_date is not null
         and coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
+        and (tenants.reads_from is null or runs.run_date >= tenants.reads_from)
         {{ and_tenant('runs') }}
     group by runs.tenant_id, runs.run_date, runs.user_email
 ),
@@ -138,18 +182,13 @@ first_days as (
         tenants.tenant_id,
         tenants.timezone,
         tenants.as_of_date,
+        tenants.settings_version,
+        tenants.rebuild_from,
         runs.first_run_date,
         runs.first_user_date,
         least(runs.first_run_date, items.first_done_date, loads.first_load_date) as first_day
     from tenants
-    left join (
-        select
-            tenant_id,
-            min(usage_date) as first_run_date,
-            min(usage_date) filter (where user_email is not null) as first_user_date
-        from person_days
-        group by tenant_id
-    ) as runs
+    left join first_runs as runs
         on tenants.tenant_id = runs.tenant_id
     left join (
         select tenant_id, min(done_date) as first_done_date from daily_items group by tenant_id
@@ -166,12 +205,16 @@ days as (
         first_days.tenant_id,
         first_days.timezone,
         first_days.as_of_date,
+        first_days.settings_version,
+        first_days.rebuild_from,
         first_days.first_run_date,
         first_days.first_user_date,
         series.day::date as score_date
     from first_days
     cross join lateral generate_series(
-        first_days.first_day::timestamp, first_days.as_of_date::timestamp, interval '1 day'
+        greatest(first_days.first_day, first_days.rebuild_from)::timestamp,
+        first_days.as_of_date::timestamp,
+        interval '1 day'
     ) as series (day)
     where first_days.first_day is not null
 ),
@@ -246,17 +289,30 @@ compliance as (
     group by days.tenant_id, days.score_date
 ),
 
--- The newest load up to the end of each day (up to as_of() on the current day).
+-- The newest load up to the end of each day (up to as_of() on the current day): the newest
+-- before the first day built, then the running maximum of the days built.
 freshness as (
     select
         days.tenant_id,
         days.score_date,
-        max(daily_loads.last_load_at) over (partition by days.tenant_id order by days.score_date) as last_load_at,
+        greatest(
+            earlier.last_load_at,
+            max(daily_loads.last_load_at) over (partition by days.tenant_id order by days.score_date)
+        ) as last_load_at,
         least((days.score_date + 1)::timestamp at time zone days.timezone, {{ as_of() }}) as measured_until
     from days
     left join daily_loads
         on days.tenant_id = daily_loads.tenant_id
         and days.score_date = daily_loads.load_date
+    left join (
+        select daily_loads.tenant_id, max(daily_loads.last_load_at) as last_load_at
+        from daily_loads
+        inner join tenants
+            on daily_loads.tenant_id = tenants.tenant_id
+        where daily_loads.load_date < tenants.rebuild_from
+        group by daily_loads.tenant_id
+    ) as earlier
+        on days.tenant_id = earlier.tenant_id
 ),
 
 figures as (
@@ -266,6 +322,7 @@ figures as (
         days.as_of_date,
         days.first_run_date,
         days.first_user_date,
+        days.settings_version,
         activity.runs_current,
         activity.runs_previous,
         activity.active_users_current,
@@ -282,11 +339,14 @@ figures as (
         compliance.compliant_items_current,
         compliance.done_items_previous,
         compliance.compliant_items_previous,
+        coalesce(items_of_day.done_items, 0) as done_items_day,
+        coalesce(items_of_day.compliant_items, 0) as compliant_items_day,
         100.0 * compliance.compliant_items_current / nullif(compliance.done_items_current, 0)
             as compliance_rate_current,
         100.0 * compliance.compliant_items_previous / nullif(compliance.done_items_previous, 0)
             as compliance_rate_previous,
         freshness.last_load_at,
+        freshness.measured_until,
         extract(epoch from freshness.measured_until - freshness.last_load_at) / 3600.0 as hours_since_last_load
     from days
     inner join activity
@@ -299,6 +359,8 @@ figures as (
         on days.tenant_id = freshness.tenant_id and days.score_date = freshness.score_date
     left join org_budgets
         on days.tenant_id = org_budgets.tenant_id
+    left join daily_items as items_of_day
+        on days.tenant_id = items_of_day.tenant_id and days.score_date = items_of_day.done_date
 ),
 
 scored as (
@@ -376,6 +438,21 @@ banded as (
         end as health_band
     from weighted
     where weighted_exact is not null
+),
+
+-- The scores the previous_period and previous_day columns read: the days built, and the
+-- rows kept of the period before the first of them.
+scores as (
+    select tenant_id, score_date, health_score, health_band from banded
+    {%- if is_incremental() %}
+    union all
+    select kept.tenant_id, kept.score_date, kept.health_score, kept.health_band
+    from {{ this }} as kept
+    inner join tenants
+        on kept.tenant_id = tenants.tenant_id
+    where kept.score_date >= tenants.rebuild_from - {{ period }}
+        and kept.score_date < tenants.rebuild_from
+    {%- endif %}
 )
 
 select
@@ -403,6 +480,8 @@ select
     banded.compliant_items_previous::integer as compliant_items_previous,
     round(banded.compliance_rate_previous, 2)::numeric(5, 2) as compliance_rate_previous,
     banded.dmt_compliance_trend_score::numeric(5, 2) as dmt_compliance_trend_score,
+    banded.done_items_day::integer as done_items_day,
+    banded.compliant_items_day::integer as compliant_items_day,
     banded.last_load_at,
     round(banded.hours_since_last_load, 2)::numeric(10, 2) as hours_since_last_load,
     banded.data_freshness_score::numeric(5, 2) as data_freshness_score,
@@ -416,11 +495,12 @@ select
     banded.health_score - previous_period.health_score as score_change,
     previous_day.health_score as previous_day_score,
     previous_day.health_band as previous_day_band,
-    {{ as_of() }} as measured_at
+    banded.measured_until as measured_at,
+    banded.settings_version
 from banded
-left join banded as previous_period
+left join scores as previous_period
     on banded.tenant_id = previous_period.tenant_id
     and previous_period.score_date = banded.score_date - {{ period }}
-left join banded as previous_day
+left join scores as previous_day
     on banded.tenant_id = previous_day.tenant_id
     and previous_day.score_date = banded.score_date - 1
