@@ -264,7 +264,7 @@ def mart_counts(settings: Any) -> dict[str, int]:
         return counts
 
 
-def table_checksums(settings: Any, schemas: Sequence[str] = ("intermediate", "marts")) -> dict[str, str]:
+def table_checksums(settings: Any, schemas: Sequence[str] = ("staging", "intermediate", "marts")) -> dict[str, str]:
     """An order-independent checksum of every table's rows in ``schemas``."""
     from sqlalchemy import text
 
@@ -288,7 +288,7 @@ def table_checksums(settings: Any, schemas: Sequence[str] = ("intermediate", "ma
         }
 
 
-def keep_copies(settings: Any, into: str, schemas: Sequence[str] = ("intermediate", "marts")) -> None:
+def keep_copies(settings: Any, into: str, schemas: Sequence[str] = ("staging", "intermediate", "marts")) -> None:
     """Copy every table of ``schemas`` into schema ``into`` (to look at what differs)."""
     from sqlalchemy import text
 

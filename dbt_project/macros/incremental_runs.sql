@@ -46,12 +46,11 @@
         agent_run_id, loaded_at) of every candidate row (a run may appear more than once);
         `also`: the name of a macro of statements that add runs to rebuild to
         {{ changed_runs_relation() }}; `logs_changes`: record the groups of the runs rebuilt
-        for the aggregates (fct_agent_runs). keeps_history stops the marts' partition delete:
-        the pre-hook deletes what is rebuilt. -#}
+        for the aggregates (fct_agent_runs). The pre-hook deletes what is rebuilt; the model
+        appends it. -#}
     {%- set settings = {
         'materialized': 'incremental',
         'incremental_strategy': 'append',
-        'keeps_history': true,
         'pre_hook': "{{ replace_changed_runs() }}",
         'runs_loaded': loaded,
         'rebuild_also': also,
@@ -274,7 +273,6 @@
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
-        keeps_history=true,
         pre_hook="{{ replace_changed_run_groups() }}",
         renames_teams=renames_teams,
         indexes=[{'columns': ['tenant_id', group_column]}]

@@ -5,23 +5,39 @@
     that no new row equals are deleted, and the new rows no stored row equals are inserted. A
     day changes a few rows of a large table, and deleting and inserting all of them (with their
     indexes) was most of the cost of such a model. The result is the rows the model selected,
-    exactly (rows are compared whole, as text: a model's rows are distinct, each mart has a
-    unique key). -#}
+    exactly. Rows are matched by the model's unique_key (then compared whole), or, without
+    one, as whole rows (a model's rows must then be distinct). -#}
 
 {% macro get_incremental_sync_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set new = arg_dict['temp_relation'] -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | list -%}
-    {%- set stored_row -%}row({% for column in columns %}stored.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})::text{%- endset -%}
-    {%- set new_row -%}row({% for column in columns %}fresh.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})::text{%- endset -%}
+    {%- set key = arg_dict['unique_key'] -%}
+    {%- set key = [key] if key is string else (key or []) -%}
+    -- hashing two copies of a large partition: give the joins room (this transaction only)
+    set local work_mem = '64MB';
+    analyze {{ new }};
     delete from {{ target }} as stored
-    where not exists (select from {{ new }} as fresh where {{ new_row }} = {{ stored_row }})
+    where not exists (select from {{ new }} as fresh where {{ sync_rows_equal(columns, key) }})
         {{ and_tenant('stored') }};
     insert into {{ target }} ({{ columns | join(', ') }})
     select {% for column in columns %}fresh.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
     from {{ new }} as fresh
     where not exists (
         select from {{ target }} as stored
-        where {{ stored_row }} = {{ new_row }} {{ and_tenant('stored') }}
+        where {{ sync_rows_equal(columns, key) }} {{ and_tenant('stored') }}
     )
+{%- endmacro %}
+
+{% macro sync_rows_equal(columns, key) -%}
+    {#- fresh's row equals stored's: on the key (hashable), then every column null-safely; or,
+        with no key, their text forms. -#}
+    {%- if key -%}
+    {% for column in key %}fresh.{{ column }} = stored.{{ column }} and {% endfor -%}
+    ({% for column in columns %}fresh.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})
+        is not distinct from ({% for column in columns %}stored.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- else -%}
+    row({% for column in columns %}fresh.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})::text
+        = row({% for column in columns %}stored.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %})::text
+    {%- endif -%}
 {%- endmacro %}

@@ -50,17 +50,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro delete_tenant_partition() -%}
-    {#- Marts are rebuilt per tenant partition: remove the partition's rows, then the model
-        appends them anew, in one transaction. Without a tenant every row is rebuilt.
-        A model that reads its own previous rows (config keeps_history=true, e.g. flags that
-        remember when they opened) replaces them itself with delete+insert on its unique key. -#}
-    {%- if is_incremental() and not config.get('keeps_history', false) -%}
-    delete from {{ this }}
-    {%- if var('tenant_id') is not none %} where tenant_id = '{{ var("tenant_id") }}'{% endif -%}
-    {%- endif -%}
-{%- endmacro %}
-
 {% macro enable_tenant_rls() -%}
     {#- Row-level security on a mart: pulse_reader sees the rows of the tenants declared for
         its transaction (control.tenant_visible), and none when none is declared. -#}
@@ -105,8 +94,9 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro per_tenant_table() -%}
+{% macro per_tenant_table(key=none) -%}
     {#- Config of an intermediate model stored as a table and rebuilt per tenant partition, as the
-        marts are (delete the partition's rows, insert them anew, in one transaction). -#}
-    {{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_tenant_partition() }}") }}
+        marts are (the partition's rows selected anew, written as a diff: macros/sync_strategy.sql,
+        rows matched by `key`). -#}
+    {{ config(materialized='incremental', incremental_strategy='sync', unique_key=key) }}
 {%- endmacro %}

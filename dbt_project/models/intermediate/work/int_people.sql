@@ -4,7 +4,7 @@
     appears only as an assignee, reporter or pull-request author is a person too.
     primary_project_key is the project where they were assigned the most work items: the best
     proxy the tools give for their team. -#}
-{{ per_tenant_table() }}
+{{ per_tenant_table(key=['tenant_id', 'person_id']) }}
 
 with
 

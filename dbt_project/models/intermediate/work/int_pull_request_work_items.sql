@@ -4,7 +4,7 @@
     ClickUp task id (CU-86b1x2y3z, or its custom id), an Azure Boards mention (AB#123, ab-123 in
     a branch); Azure DevOps also links work items to pull requests itself (found_in
     'tool_link'). A candidate counts only if it names a work item of the same tenant. -#}
-{{ per_tenant_table() }}
+{{ per_tenant_table(key=['tenant_id', 'pull_request_id', 'work_item_uid']) }}
 
 with
 

@@ -4,7 +4,7 @@
     Reviews by the author themselves do not count. first_review_at is the first review by
     someone else, whatever its verdict; a pull request is reviewed if it has one, and merged
     without review if it was merged before any (GitHub and Azure alike). -#}
-{{ per_tenant_table() }}
+{{ per_tenant_table(key=['tenant_id', 'pull_request_id']) }}
 
 with
 

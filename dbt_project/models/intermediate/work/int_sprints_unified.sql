@@ -2,7 +2,7 @@
     what was committed at the start, what was added and removed during it, what was in it at
     the end, and what was completed. Velocity is completed_points; say/do compares it with
     committed_points. Items without an estimate count as items and as 0 points. -#}
-{{ per_tenant_table() }}
+{{ per_tenant_table(key=['tenant_id', 'sprint_uid']) }}
 
 with
 

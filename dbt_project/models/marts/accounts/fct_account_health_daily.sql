@@ -27,7 +27,7 @@
     budget changed, as_of moved back, or var rebuild=true. -#}
 
 {{ config(
-    keeps_history=true,
+    incremental_strategy='append',
     pre_hook="{{ replace_changed_health_days() }}",
     post_hook=[
         "drop policy if exists account_health_scope on {{ this }};

@@ -6,7 +6,7 @@
     coverage_below_threshold, ci_evidence_missing, reviewer_signoff_missing — plus info
     exception_expiring for a valid DMT exception that expires within 14 days of as_of().
 
-    The model remembers its previous rows (keeps_history): a flag keeps the moment it opened
+    The model remembers its previous rows (delete+insert of the changed ones): a flag keeps the moment it opened
     while it stays failing; a flag whose condition a later load shows cleared is resolved by
     Pulse at the item's last update (the change that cleared it); one failing again after that
     opens again. Moments are the data's (done or in-review since, the item's update), never
@@ -17,8 +17,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key=['tenant_id', 'work_item_uid', 'flag_type'],
-        keeps_history=true
+        unique_key=['tenant_id', 'work_item_uid', 'flag_type']
     )
 }}
 

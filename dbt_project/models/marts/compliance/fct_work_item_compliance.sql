@@ -12,6 +12,7 @@
     An exception is valid when it is approved and has not expired by as_of() (no expiry date:
     valid). "In review" is an in-progress status whose name says review, resolved (Azure's
     state for it), testing or QA. -#}
+{{ config(unique_key=['tenant_id', 'work_item_uid']) }}
 with
 
 items as (

@@ -1,6 +1,7 @@
 -- One row per pull request of any git host (GitHub, Azure DevOps Git) with its review timeline,
 -- as int_pull_requests_unified has it: a review counts when it was submitted (not pending) by
 -- someone other than the author; merged without review means merged before any such review.
+{{ config(unique_key=['tenant_id', 'pull_request_id']) }}
 
 with
 
