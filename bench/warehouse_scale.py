@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -338,7 +339,10 @@ def dbt_build(settings: Any, *, full_refresh: bool, as_of: datetime, project: Pa
     if done.returncode != 0:
         print(done.stdout[-5000:], done.stderr[-5000:], sep="\n")
         raise RuntimeError(f"dbt build failed (exit code {done.returncode}); see its output above")
-    results = json.loads((target / "run_results.json").read_text())["results"]
+    run_results = target / "run_results.json"
+    # kept per kind of build, to look at a run's timeline afterwards
+    shutil.copyfile(run_results, settings.home / f"run_results_{'full' if full_refresh else 'incremental'}.json")
+    results = json.loads(run_results.read_text())["results"]
     nodes = sorted(
         ({"node": r["unique_id"].split(".", 2)[-1], "seconds": round(r["execution_time"], 2)} for r in results),
         key=lambda node: -node["seconds"],
