@@ -24,8 +24,10 @@ def tenant_rows(db_url: str, relation: str, tenants: Sequence[str]) -> set[tuple
     return set(query(db_url, f"select * from {relation} where tenant_id = any(%s)", list(tenants)))
 
 
-def build_at(selection: str, as_of: datetime, **variables: object) -> None:
-    """``dbt build --select selection`` with var ``as_of`` (and ``variables``), no unit tests."""
+def build_at(selection: str, as_of: datetime, *, cautious: bool = False, **variables: object) -> None:
+    """``dbt build --select selection`` with var ``as_of`` (and ``variables``), no unit tests.
+    ``cautious``: only the data tests of models built (the relationships tests of sources the
+    tenants do not have stay out)."""
     run_dbt(
         [
             "build",
@@ -33,6 +35,7 @@ def build_at(selection: str, as_of: datetime, **variables: object) -> None:
             selection,
             "--exclude",
             "test_type:unit",
+            *(["--indirect-selection", "cautious"] if cautious else []),
             "--vars",
             json.dumps({"as_of": as_of.isoformat(), **variables}),
         ]

@@ -278,6 +278,16 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro join_staged_stamps(alias, item_id, loaded, lookups) -%}
+    {#- The joins that stamp a staged model's rows (loads.loaded_at, lookups.lookups_version):
+        `alias` names the rows' relation, `item_id` the expression of their work item id (text);
+        `loaded`, `lookups` are the model's macros (as per_source_item_table's). -#}
+    inner join ({{ staged_item_loads(loaded) }}) as loads
+        on loads.tenant_id = {{ alias }}.tenant_id and loads.work_item_id = {{ item_id }}
+    left join ({{ staged_lookups(lookups) }}) as lookups
+        on lookups.tenant_id = {{ alias }}.tenant_id
+{%- endmacro %}
+
 {% macro raw_item_loads(relation, source_type, item_id) -%}
     {#- For `loaded` macros: (tenant_id, work_item_id, loaded_at) of every row of a raw table. -#}
     select tenant_id, {{ item_id }}::text as work_item_id, to_timestamp(_dlt_load_id::double precision) as loaded_at

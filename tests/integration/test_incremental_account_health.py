@@ -12,7 +12,6 @@ gets a new xmin). A changed budget or weights rebuild a tenant whole, again equa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,8 +30,7 @@ from pulse import control
 from pulse.budgets.store import set_budget
 from pulse.db import admin_engine
 from pulse.settings import Settings
-from tests.conftest import run_dbt
-from tests.incremental_builds import query, tenant_rows
+from tests.incremental_builds import build_at, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 FIRST_AS_OF = WORLD_DAY + timedelta(hours=6)
@@ -73,24 +71,6 @@ def row_versions(db_url: str) -> dict[tuple[str, date], str]:
     return {(tenant, day): xmin for tenant, day, xmin in found}
 
 
-def build_at(selection: str, as_of: datetime, **variables: object) -> None:
-    """``dbt build`` of ``selection`` at ``as_of``, no unit tests; only the data tests of models
-    built (cautious: the relationships tests of sources the tenants do not have stay out)."""
-    run_dbt(
-        [
-            "build",
-            "--select",
-            selection,
-            "--exclude",
-            "test_type:unit",
-            "--indirect-selection",
-            "cautious",
-            "--vars",
-            json.dumps({"as_of": as_of.isoformat(), **variables}),
-        ]
-    )
-
-
 def days_of(db_url: str, tenant: str) -> list[date]:
     return [day for (day,) in query(db_url, f"select score_date from {MART} where tenant_id = %s order by 1", tenant)]
 
@@ -127,7 +107,7 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         load_all(server, db_url, pipelines)
         # The mart may already hold other test modules' tenants: these are built whole, as
         # tenants it has no row of.
-        build_at(f"+{MODEL}", FIRST_AS_OF)
+        build_at(f"+{MODEL}", FIRST_AS_OF, cautious=True)
         before = tenant_rows(db_url, MART, TENANTS)
         first_versions = row_versions(db_url)
         first_latest = dict(
@@ -141,11 +121,11 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         server.advance(days=1, touches_per_tenant=8)
         load_all(server, db_url, pipelines)
 
-        build_at(f"+{MODEL}", AS_OF)
+        build_at(f"+{MODEL}", AS_OF, cautious=True)
         incremental = tenant_rows(db_url, MART, TENANTS)
         rewritten = rewritten_days(first_versions, row_versions(db_url))
         days = {tenant: days_of(db_url, tenant) for tenant in TENANTS}
-        build_at(MODEL, AS_OF, rebuild=True)
+        build_at(MODEL, AS_OF, rebuild=True, cautious=True)
         rebuilt = tenant_rows(db_url, MART, TENANTS)
         yield Builds(before, incremental, rebuilt, rewritten, first_latest, days)
     finally:
@@ -203,10 +183,10 @@ def _build_and_compare(db_url: str, **variables: object) -> dict[str, list[date]
     """Build the mart incrementally at AS_OF with ``variables``, then rebuild it: the rows must be
     equal. Returns the days the incremental build rewrote per tenant."""
     old = row_versions(db_url)
-    build_at(MODEL, AS_OF, **variables)
+    build_at(MODEL, AS_OF, cautious=True, **variables)
     incremental = tenant_rows(db_url, MART, TENANTS)
     rewritten = rewritten_days(old, row_versions(db_url))
-    build_at(MODEL, AS_OF, rebuild=True, **variables)
+    build_at(MODEL, AS_OF, rebuild=True, cautious=True, **variables)
     assert incremental == tenant_rows(db_url, MART, TENANTS)
     return rewritten
 
@@ -254,6 +234,6 @@ def test_changed_weights_rebuild_every_tenant_whole(db_url: str, builds: Builds)
 def test_a_tenant_gone_from_control_loses_its_rows(db_url: str, builds: Builds) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("delete from control.tenants where slug = %s", (AGENTS,))
-    build_at(MODEL, AS_OF)
+    build_at(MODEL, AS_OF, cautious=True)
     left = query(db_url, f"select distinct tenant_id from {MART} where tenant_id = any(%s)", list(TENANTS))
     assert left == [(MIXED,)]

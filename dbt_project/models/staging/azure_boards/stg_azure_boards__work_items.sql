@@ -95,10 +95,7 @@ renamed as (
         loads.loaded_at,
         lookups.lookups_version
     from items
-    inner join ({{ staged_item_loads(loaded) }}) as loads
-        on loads.tenant_id = items.tenant_id and loads.work_item_id = items.id::bigint::text
-    left join ({{ staged_lookups(lookups) }}) as lookups
-        on lookups.tenant_id = items.tenant_id
+    {{ join_staged_stamps('items', 'items.id::bigint::text', loaded, lookups) }}
     left join states
         on states.tenant_id = items.tenant_id
         and states.project::text = items.project::text

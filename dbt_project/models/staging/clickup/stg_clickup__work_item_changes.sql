@@ -164,7 +164,4 @@ select
     loads.loaded_at,
     lookups.lookups_version
 from staged
-inner join ({{ staged_item_loads(loaded) }}) as loads
-    on loads.tenant_id = staged.tenant_id and loads.work_item_id = staged.work_item_id
-left join ({{ staged_lookups(lookups) }}) as lookups
-    on lookups.tenant_id = staged.tenant_id
+{{ join_staged_stamps('staged', 'staged.work_item_id', loaded, lookups) }}

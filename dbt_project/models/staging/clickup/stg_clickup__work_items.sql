@@ -130,9 +130,8 @@ select
     typed.dmt_exception_approver,
     typed.dmt_exception_expires,
     loads.loaded_at,
-    null::text as lookups_version
+    lookups.lookups_version
 from typed
-inner join ({{ staged_item_loads(loaded) }}) as loads
-    on loads.tenant_id = typed.tenant_id and loads.work_item_id = typed.task_id
+{{ join_staged_stamps('typed', 'typed.task_id', loaded, lookups) }}
 left join caused_by
     on caused_by.tenant_id = typed.tenant_id and caused_by.task_id = typed.task_id

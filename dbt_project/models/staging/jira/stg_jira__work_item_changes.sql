@@ -189,7 +189,4 @@ select
     loads.loaded_at,
     lookups.lookups_version
 from unioned
-inner join ({{ staged_item_loads(loaded) }}) as loads
-    on loads.tenant_id = unioned.tenant_id and loads.work_item_id = unioned.work_item_id
-left join ({{ staged_lookups(lookups) }}) as lookups
-    on lookups.tenant_id = unioned.tenant_id
+{{ join_staged_stamps('unioned', 'unioned.work_item_id', loaded, lookups) }}

@@ -106,10 +106,7 @@ select
     loads.loaded_at,
     lookups.lookups_version
 from flags
-inner join ({{ staged_item_loads(loaded) }}) as loads
-    on loads.tenant_id = flags.tenant_id and loads.work_item_id = flags.id::text
-left join ({{ staged_lookups(lookups) }}) as lookups
-    on lookups.tenant_id = flags.tenant_id
+{{ join_staged_stamps('flags', 'flags.id::text', loaded, lookups) }}
 left join users as assignee
     on assignee.tenant_id = flags.tenant_id and assignee.user_id = flags.assignee_account_id::text
 left join users as reporter
