@@ -12,9 +12,23 @@
     * review turnaround: for each pull request whose first review by the person falls in the
       window, that review's time minus the pull request's opening, averaged;
     * defects attributed: bugs caused by stories the person completed in the sprint;
-    * DMT: over their completed non-epic items that fct_work_item_compliance assesses. -#}
+    * DMT: over their completed non-epic items that fct_work_item_compliance assesses.
+
+    Built incrementally by changed sprints (macros/incremental_sprints.sql): a build rebuilds
+    every person's row of the sprints whose window, members, completed work, defects, DMT
+    figures or git data changed since the mart last built them, and a tenant whole when its
+    people's identities changed (people_version). -#}
+{{ per_sprint_table(changed='fct_developer_sprints_changed') }}
 
 with
+
+git_watermarks as (
+    {{ git_watermarks() }}
+),
+
+people_versions as (
+    {{ people_versions() }}
+),
 
 sprints as (
     select
@@ -24,19 +38,30 @@ sprints as (
         start_at,
         least(coalesce(completed_at, end_at), {{ as_of() }}) as window_end_at
     from {{ ref('int_sprints_unified') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_sprint_in_batch() }}
 ),
 
 scope as (
     select tenant_id, sprint_uid, work_item_uid, is_completed, points_at_end
     from {{ ref('int_sprint_scope') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_sprint_in_batch() }}
 ),
 
 items as (
     select tenant_id, work_item_uid, item_type, caused_by_uid, assignee_person_id
     from {{ ref('int_work_items_unified') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }}
+        {%- if is_incremental() %}
+        and (tenant_id, work_item_uid) in (select tenant_id, work_item_uid from scope)
+        {%- endif %}
+),
+
+-- Bugs traced to a story (post-release defects): few, read whole, once (inlined, the planner
+-- looped over the items index per story).
+bugs as materialized (
+    select tenant_id, work_item_uid, caused_by_uid
+    from {{ ref('int_work_items_unified') }}
+    where item_type = 'bug' and caused_by_uid is not null {{ and_tenant() }}
 ),
 
 people as (
@@ -46,26 +71,13 @@ people as (
 ),
 
 members as (
-    select
-        tenant_id,
-        sprint_uid,
-        person_id,
-        bool_or(is_assignee) as is_assignee,
-        bool_or(is_project_member) as is_project_member
-    from (
-        select scope.tenant_id, scope.sprint_uid, items.assignee_person_id as person_id,
-               true as is_assignee, false as is_project_member
-        from scope
-        inner join items
-            on items.tenant_id = scope.tenant_id and items.work_item_uid = scope.work_item_uid
-        where items.assignee_person_id is not null
-        union all
-        select sprints.tenant_id, sprints.sprint_uid, people.person_id, false, true
-        from sprints
-        inner join people
-            on people.tenant_id = sprints.tenant_id and people.primary_project_key = sprints.project_key
-    ) as candidates
-    group by tenant_id, sprint_uid, person_id
+    {{ developer_sprint_members(
+        '(select scope.tenant_id, scope.sprint_uid, items.assignee_person_id as person_id'
+        ~ ' from scope inner join items'
+        ~ ' on items.tenant_id = scope.tenant_id and items.work_item_uid = scope.work_item_uid)',
+        'sprints',
+        'people'
+    ) }}
 ),
 
 completed as (
@@ -100,9 +112,9 @@ defects as (
         completed.person_id,
         count(distinct bugs.work_item_uid) as defects_attributed
     from completed
-    inner join items as bugs
+    inner join bugs
         on bugs.tenant_id = completed.tenant_id and bugs.caused_by_uid = completed.work_item_uid
-    where completed.item_type = 'story' and bugs.item_type = 'bug'
+    where completed.item_type = 'story'
     group by completed.tenant_id, completed.sprint_uid, completed.person_id
 ),
 
@@ -139,6 +151,11 @@ commit_authors as (
         commits.authored_at,
         coalesce(by_email.person_id, by_login.person_id) as person_id
     from commits
+    {%- if is_incremental() %}
+    -- only commits that can fall in a window of the batch
+    inner join (select tenant_id, min(start_at) as from_at from sprints group by tenant_id) as span
+        on span.tenant_id = commits.tenant_id and commits.authored_at >= span.from_at
+    {%- endif %}
     left join people as by_email
         on by_email.tenant_id = commits.tenant_id and by_email.person_id = commits.author_email
     left join people as by_login
@@ -282,7 +299,11 @@ select
     coalesce(compliance.dmt_assessed_items, 0)::integer as dmt_assessed_items,
     coalesce(compliance.dmt_compliant_items, 0)::integer as dmt_compliant_items,
     round(100.0 * compliance.dmt_compliant_items / nullif(compliance.dmt_assessed_items, 0), 2)::numeric(5, 2)
-        as dmt_compliance_rate
+        as dmt_compliance_rate,
+    sprints.start_at,
+    sprints.window_end_at,
+    git_watermarks.loaded_at as git_loaded_at,
+    people_versions.people_version
 from members
 inner join sprints
     on sprints.tenant_id = members.tenant_id and sprints.sprint_uid = members.sprint_uid
@@ -314,3 +335,7 @@ left join turnaround
     on turnaround.tenant_id = members.tenant_id
     and turnaround.sprint_uid = members.sprint_uid
     and turnaround.person_id = members.person_id
+left join git_watermarks
+    on git_watermarks.tenant_id = members.tenant_id
+left join people_versions
+    on people_versions.tenant_id = members.tenant_id

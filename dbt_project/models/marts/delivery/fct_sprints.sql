@@ -20,9 +20,18 @@
     * DMT: the sprint's completed non-epic items that fct_work_item_compliance assesses (done
       or in review now; an item re-opened since is not assessed);
     * pull requests: merged within the sprint window and linked to an item of the sprint's
-      scope (int_pull_request_work_items). -#}
+      scope (int_pull_request_work_items).
+
+    Built incrementally by changed sprints (macros/incremental_sprints.sql): a build rebuilds
+    the sprints whose row, window, scope, defects, DMT figures or git data changed since the
+    mart last built them. -#}
+{{ per_sprint_table(changed='fct_sprints_changed') }}
 
 with
+
+git_watermarks as (
+    {{ git_watermarks() }}
+),
 
 sprints as (
     select
@@ -45,19 +54,31 @@ sprints as (
         completed_items,
         completed_points
     from {{ ref('int_sprints_unified') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_sprint_in_batch() }}
 ),
 
 scope as (
-    select tenant_id, sprint_uid, work_item_uid, in_scope_at_start, is_completed, points_at_start, points_at_end
+    select tenant_id, sprint_uid, work_item_uid, in_scope_at_start, is_completed, points_at_start, points_at_end,
+        source_loaded_at
     from {{ ref('int_sprint_scope') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_sprint_in_batch() }}
 ),
 
 items as (
     select tenant_id, work_item_uid, item_type, caused_by_uid, cycle_time_days, lead_time_days
     from {{ ref('int_work_items_unified') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }}
+        {%- if is_incremental() %}
+        and (tenant_id, work_item_uid) in (select tenant_id, work_item_uid from scope)
+        {%- endif %}
+),
+
+-- Bugs traced to a story (post-release defects): few, read whole, once (inlined, the planner
+-- looped over the items index per story).
+bugs as materialized (
+    select tenant_id, work_item_uid, caused_by_uid
+    from {{ ref('int_work_items_unified') }}
+    where item_type = 'bug' and caused_by_uid is not null {{ and_tenant() }}
 ),
 
 completed as (
@@ -98,9 +119,9 @@ defects as (
         completed.sprint_uid,
         count(distinct bugs.work_item_uid) as post_release_defects
     from completed
-    inner join items as bugs
+    inner join bugs
         on bugs.tenant_id = completed.tenant_id and bugs.caused_by_uid = completed.work_item_uid
-    where completed.item_type = 'story' and bugs.item_type = 'bug'
+    where completed.item_type = 'story'
     group by completed.tenant_id, completed.sprint_uid
 ),
 
@@ -128,6 +149,9 @@ blocked_ranges as (
     from {{ ref('int_work_item_blocked_periods') }}
     cross join (select {{ as_of() }} as now_at) as moment
     where blocked_from < moment.now_at {{ and_tenant() }}
+        {%- if is_incremental() %}
+        and (tenant_id, work_item_uid) in (select tenant_id, work_item_uid from scope)
+        {%- endif %}
     group by tenant_id, work_item_uid
 ),
 
@@ -136,6 +160,7 @@ blocked as (
         scope.tenant_id,
         scope.sprint_uid,
         count(*) as scope_items,
+        max(scope.source_loaded_at) as source_loaded_at,
         coalesce(sum(clipped.seconds), 0) / 86400.0 as blocked_days_total
     from scope
     inner join sprints
@@ -235,7 +260,9 @@ select
     coalesce(reviews.prs_merged, 0)::integer as prs_merged,
     coalesce(reviews.prs_merged_without_review, 0)::integer as prs_merged_without_review,
     round(reviews.mean_hours_to_first_review, 2)::numeric(12, 2) as mean_hours_to_first_review,
-    round(100.0 * reviews.prs_reviewed / nullif(reviews.prs_merged, 0), 2)::numeric(5, 2) as share_reviewed
+    round(100.0 * reviews.prs_reviewed / nullif(reviews.prs_merged, 0), 2)::numeric(5, 2) as share_reviewed,
+    blocked.source_loaded_at,
+    git_watermarks.loaded_at as git_loaded_at
 from sprints
 left join completion
     on completion.tenant_id = sprints.tenant_id and completion.sprint_uid = sprints.sprint_uid
@@ -247,3 +274,5 @@ left join blocked
     on blocked.tenant_id = sprints.tenant_id and blocked.sprint_uid = sprints.sprint_uid
 left join reviews
     on reviews.tenant_id = sprints.tenant_id and reviews.sprint_uid = sprints.sprint_uid
+left join git_watermarks
+    on git_watermarks.tenant_id = sprints.tenant_id

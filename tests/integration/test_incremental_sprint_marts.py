@@ -1,0 +1,174 @@
+"""The sprint marts built incrementally by changed sprints (dbt_project/macros/incremental_sprints.sql)
+give exactly what a rebuild of every sprint gives, while rebuilding only some sprints.
+
+Two tenants are loaded from the sandbox, work items and git alike (Jira + GitHub, Azure Boards +
+Azure DevOps Git) and built; the sandbox moves a day on (items change status, new items appear,
+pull requests are reviewed, merged and opened), the tenants are loaded again (incremental loads)
+and the marts are built again incrementally with a later as_of. Their rows must equal those of a
+rebuild of every sprint (var rebuild) with the same as_of, and the incremental build must have
+rebuilt fewer sprints than there are, but some.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from connectors.azure_boards import azure_boards_source, load_azure_boards
+from connectors.azure_devops_git import azure_devops_git_source, load_azure_devops_git
+from connectors.github import github_source, load_github
+from connectors.jira import jira_source, load_jira
+from connectors.sandbox import SandboxServer
+from connectors.sandbox import token_for as github_token
+from connectors.sandbox.azure_git import payloads
+from connectors.sandbox.tools import token_for
+from pulse import control
+from pulse.db import admin_engine
+from pulse.settings import Settings
+from tests.conftest import run_dbt
+from tests.incremental_builds import query, tenant_rows
+
+WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
+JIRA, AZURE = "isp_a", "isp_f"
+TENANTS = (JIRA, AZURE)
+MARTS = ("fct_sprints", "fct_developer_sprints")
+SELECTION = "+fct_sprints +fct_developer_sprints +dim_sprints +dim_people"
+
+
+@dataclass
+class Builds:
+    before: dict[str, set[tuple[Any, ...]]]
+    incremental: dict[str, set[tuple[Any, ...]]]
+    rebuilt: dict[str, set[tuple[Any, ...]]]
+    #: rows each mart inserted in the incremental build and in the rebuild (every tenant's)
+    inserted: dict[str, int]
+    inserted_by_rebuild: dict[str, int]
+    git_loaded_at: list[dict[str, datetime]]
+
+
+def rows_of(db_url: str, mart: str) -> set[tuple[Any, ...]]:
+    return tenant_rows(db_url, f"marts.{mart}", TENANTS)
+
+
+def build(as_of: datetime, **variables: object) -> dict[str, int]:
+    """``dbt build`` of the marts and what they read at ``as_of``; the rows each mart inserted."""
+    output = run_dbt(
+        [
+            "build",
+            "--select",
+            SELECTION,
+            "--exclude",
+            "test_type:unit",
+            "--vars",
+            json.dumps({"as_of": as_of.isoformat(), **variables}),
+        ]
+    )
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    inserted = {}
+    for mart in MARTS:
+        found = re.search(rf"OK created sql incremental model marts\.{mart} \.+ \[INSERT 0 (\d+)", output)
+        assert found, output[-3000:]
+        inserted[mart] = int(found.group(1))
+    return inserted
+
+
+def load_all(server: SandboxServer, db_url: str, pipelines: str) -> None:
+    jira = {"email": "pulse@isp.example", "token": token_for("jira", JIRA)}
+    load_jira(JIRA, db_url, jira_source(f"{server.url}/jira", jira, {}), pipelines_dir=pipelines)
+    load_github(JIRA, db_url, github_source(server.url, github_token(JIRA), f"{JIRA}-eng"), pipelines_dir=pipelines)
+    azure_url, azure = f"{server.url}/azure/{AZURE}-eng", {"token": token_for("azure", AZURE)}
+    load_azure_boards(AZURE, db_url, azure_boards_source(azure_url, azure, {}), pipelines_dir=pipelines)
+    git_config = {"project": payloads.git_project(server.work_world(AZURE))}
+    load_azure_devops_git(AZURE, db_url, azure_devops_git_source(azure_url, azure, git_config), pipelines_dir=pipelines)
+
+
+def git_watermarks(db_url: str) -> dict[str, datetime]:
+    return dict(
+        query(
+            db_url,
+            "select tenant_id, max(git_loaded_at) from marts.fct_sprints where tenant_id = any(%s) group by tenant_id",
+            list(TENANTS),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+    server = SandboxServer(now=WORLD_DAY, seed=29, scale=0.3, work_scale=0.4, history_days=70).start()
+    pipelines = str(tmp_path_factory.mktemp("incremental_sprints"))
+    try:
+        with admin_engine(settings).begin() as conn:
+            for tenant in TENANTS:
+                control.add_tenant(conn, tenant, f"Incremental sprints {tenant}", actor="test")
+        load_all(server, db_url, pipelines)
+        # The marts may already hold other test modules' tenants: ours are new to them, built whole.
+        build(WORLD_DAY + timedelta(hours=6))
+        before = {mart: rows_of(db_url, mart) for mart in MARTS}
+        watermarks = [git_watermarks(db_url)]
+
+        server.advance(days=1, touches_per_tenant=8)
+        load_all(server, db_url, pipelines)
+
+        as_of = WORLD_DAY + timedelta(days=2)
+        inserted = build(as_of)
+        incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+        watermarks.append(git_watermarks(db_url))
+        inserted_by_rebuild = build(as_of, rebuild=True)
+        rebuilt = {mart: rows_of(db_url, mart) for mart in MARTS}
+        yield Builds(before, incremental, rebuilt, inserted, inserted_by_rebuild, watermarks)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_an_incremental_build_equals_a_rebuild_of_every_sprint(builds: Builds, mart: str) -> None:
+    for tenant in TENANTS:
+        assert any(row[0] == tenant for row in builds.incremental[mart]), (mart, tenant)
+    assert builds.incremental[mart] == builds.rebuilt[mart]
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_the_incremental_build_rebuilt_some_sprints_not_all(builds: Builds, mart: str) -> None:
+    # The rebuild inserts every row of every tenant; the incremental build the rows of the
+    # sprints whose inputs changed in the day (and the running and future ones): some, not all.
+    assert builds.inserted_by_rebuild[mart] >= len(builds.rebuilt[mart])
+    assert 0 < builds.inserted[mart] < builds.inserted_by_rebuild[mart], (mart, builds.inserted)
+
+
+def test_the_day_changed_rows(builds: Builds) -> None:
+    # The day's loads changed figures the incremental build had to pick up (the rows differ from
+    # the day before), so the equality above is not that of two unchanged tables.
+    changed = builds.incremental["fct_sprints"] - builds.before["fct_sprints"]
+    assert changed
+    assert builds.incremental["fct_developer_sprints"] - builds.before["fct_developer_sprints"]
+
+
+def test_the_git_watermark_moved_with_the_day_s_git_load(builds: Builds) -> None:
+    first, second = builds.git_loaded_at
+    for tenant in TENANTS:
+        assert first[tenant] is not None and second[tenant] > first[tenant], tenant
+
+
+def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("drop schema raw_jira__isp_a cascade")
+        conn.execute("drop schema raw_github__isp_a cascade")
+    # (The build creates again the staging views the drop took with it.)
+    build(WORLD_DAY + timedelta(days=2))
+    for mart in MARTS:
+        left = dict(
+            query(
+                db_url,
+                f"select tenant_id, count(*) from marts.{mart} where tenant_id = any(%s) group by tenant_id",
+                list(TENANTS),
+            )
+        )
+        assert JIRA not in left, mart
+        assert left.get(AZURE, 0) > 0, mart
