@@ -47,12 +47,11 @@
 
 {% macro per_sprint_table(changed) -%}
     {#- Config of a sprint mart (see above). `changed`: the name of a macro of statements that
-        add the mart's own changed sprints to {{ changed_sprints_relation() }}. keeps_history
-        stops the marts' partition delete: the pre-hook deletes what is rebuilt. -#}
+        add the mart's own changed sprints to {{ changed_sprints_relation() }}. The pre-hook
+        deletes what is rebuilt; the model appends it. -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
-        keeps_history=true,
         pre_hook="{{ replace_changed_sprints() }}",
         changed_sprints=changed
     ) }}
