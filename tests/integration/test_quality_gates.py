@@ -39,6 +39,7 @@ from pulse.db import admin_engine
 from pulse.dbt import DBT_PROJECT_DIR
 from pulse.mcp.runs import AgentIdentity, RunStore
 from pulse.settings import Settings
+from tests.conftest import run_dbt
 
 TENANT = "qgate_a"
 ADA = "ada@qgate-a.example"
@@ -89,6 +90,9 @@ def _cleanup(conn: sa.Connection) -> None:
 @pytest.fixture
 def tenant(settings: Settings, marts_built: None) -> Iterator[str]:
     """The tenant with an organisation budget and two runs in int_agent_runs (agent_models job)."""
+    # The job builds marts only: the views they read are created again first, since a test that
+    # drops its tenant's raw schema (`drop schema … cascade`) drops the views built on it.
+    run_dbt(["run", "--select", "config.materialized:view"])
     engine = admin_engine(settings)
     with engine.begin() as conn:
         _cleanup(conn)
