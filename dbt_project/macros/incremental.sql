@@ -288,10 +288,12 @@
         on lookups.tenant_id = {{ alias }}.tenant_id
 {%- endmacro %}
 
-{% macro raw_item_loads(relation, source_type, item_id) -%}
-    {#- For `loaded` macros: (tenant_id, work_item_id, loaded_at) of every row of a raw table. -#}
-    select tenant_id, {{ item_id }}::text as work_item_id, to_timestamp(_dlt_load_id::double precision) as loaded_at
-    from ({{ union_tenant_sources(relation, source_type, [item_id, '_dlt_load_id']) }}) as raw_rows
+{% macro raw_item_loads(relation, source_type, column, item_id=none) -%}
+    {#- For `loaded` macros: (tenant_id, work_item_id, loaded_at) of every row of a raw table;
+        `column` its item id column, `item_id` the expression of the id over it (default: the
+        column), cast to text. -#}
+    select tenant_id, ({{ item_id or column }})::text as work_item_id, to_timestamp(_dlt_load_id::double precision) as loaded_at
+    from ({{ union_tenant_sources(relation, source_type, [column, '_dlt_load_id']) }}) as raw_rows
 {%- endmacro %}
 
 {% macro lookups_version(select_sql) -%}

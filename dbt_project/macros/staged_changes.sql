@@ -33,7 +33,7 @@
 {%- endmacro %}
 
 {% macro azure_boards_change_loads() -%}
-    {{ raw_item_loads(source('azure_boards', 'work_item_revisions'), 'azure_boards', 'id::bigint') }}
+    {{ raw_item_loads(source('azure_boards', 'work_item_revisions'), 'azure_boards', 'id', 'id::bigint') }}
 {%- endmacro %}
 
 {% macro azure_boards_change_lookups() -%}
@@ -58,7 +58,7 @@
 {%- endmacro %}
 
 {% macro azure_boards_item_loads() -%}
-    {{ raw_item_loads(source('azure_boards', 'work_items'), 'azure_boards', 'id::bigint') }}
+    {{ raw_item_loads(source('azure_boards', 'work_items'), 'azure_boards', 'id', 'id::bigint') }}
 {%- endmacro %}
 
 {% macro azure_boards_item_lookups() -%}
