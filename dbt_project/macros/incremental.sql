@@ -20,18 +20,18 @@
     a model's logic, rebuild it for every tenant with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
 
-{% macro per_work_item_table(also=none, key=none) -%}
+{% macro per_work_item_table(also=none, key=none, indexes=[]) -%}
     {#- Config of a per-item model (see above). `also`: the name of a macro of statements that
         add items to rebuild besides the loaded ones to {{ changed_items_relation() }}; `key`:
         the columns that, after the item, make a row unique: the item index is then a unique
         index, so the database refuses a duplicate row (which a test would have to find by
-        reading the whole table after every run). -#}
+        reading the whole table after every run); `indexes`: the model's other indexes. -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ replace_changed_work_items() }}",
         rebuild_also=also,
-        indexes=[{'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none}]
+        indexes=[{'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none}] + indexes
     ) }}
 {%- endmacro %}
 

@@ -8,7 +8,8 @@ must equal those of a rebuild of every item (var rebuild) with the same as_of, a
 incremental run must have rebuilt only the reloaded items, the still-blocked ones, their
 families and the items of sprints whose window moved. The tools' change histories are staged
 per item the same way: only items with raw rows loaded since are restaged, and a tenant whose
-lookups (here Jira's account emails) changed is restaged whole.
+lookups (here Jira's account emails) changed is restaged whole. Done-Means-Tested compliance is
+evaluated per item too, and the flags re-evaluate the items whose compliance was rebuilt.
 """
 
 from __future__ import annotations
@@ -36,8 +37,14 @@ JIRA, CLICKUP, AZURE = "inc_a", "inc_b", "inc_f"
 TENANTS = (JIRA, CLICKUP, AZURE)
 STAGED = ("stg_jira__work_item_changes", "stg_clickup__work_item_changes", "stg_azure_boards__work_item_changes")
 MODELS = (*STAGED, "int_work_item_changes__unioned", "int_work_item_status_history", "int_sprint_scope",
-          "int_work_items_unified")  # fmt: skip
-SELECTION = "+int_work_items_unified +int_sprint_scope"
+          "int_work_items_unified", "fct_work_item_compliance")  # fmt: skip
+SELECTION = "+int_work_items_unified +int_sprint_scope +fct_compliance_flags"
+#: fct_compliance_flags' flag of each failed rule of fct_work_item_compliance
+RULE_FLAGS = {
+    "pr_link": "missing_pr_link", "unit_testing": "unit_testing_not_done", "ac_quality": "ac_quality",
+    "unit_test_task": "unit_test_task_missing", "coverage": "coverage_below_threshold",
+    "ci_evidence": "ci_evidence_missing", "reviewer_signoff": "reviewer_signoff_missing",
+}  # fmt: skip
 RAW_ITEMS = {
     JIRA: "raw_jira__inc_a.issues",
     CLICKUP: "raw_clickup__inc_b.tasks",
@@ -50,17 +57,44 @@ class Builds:
     first_watermark: dict[str, datetime]
     reloaded: dict[str, int]
     items: dict[str, int]
+    open_flags: set[tuple[str, str, str]]
+    failed_rules: set[tuple[str, str, str]]
     incremental: dict[str, set[tuple[Any, ...]]]
     rebuilt: dict[str, set[tuple[Any, ...]]]
     changed_rows: dict[str, int]
 
 
+def schema_of(model: str) -> str:
+    return "staging" if model in STAGED else "marts" if model.startswith("fct_") else "intermediate"
+
+
 def rows_of(db_url: str, model: str) -> set[tuple[Any, ...]]:
-    return tenant_rows(db_url, f"{'staging' if model in STAGED else 'intermediate'}.{model}", TENANTS)
+    return tenant_rows(db_url, f"{schema_of(model)}.{model}", TENANTS)
+
+
+def open_flags(db_url: str) -> set[tuple[str, str, str]]:
+    """(tenant, item, flag type) of every open flag of a failed rule."""
+    return set(query(
+        db_url,
+        "select tenant_id, work_item_uid, flag_type from marts.fct_compliance_flags "
+        "where tenant_id = any(%s) and is_open and flag_type <> 'exception_expiring'",
+        list(TENANTS),
+    ))  # fmt: skip
+
+
+def failed_rules(db_url: str) -> set[tuple[str, str, str]]:
+    """(tenant, item, flag type) of every failed rule of fct_work_item_compliance."""
+    rows = query(
+        db_url,
+        "select tenant_id, work_item_uid, failed_rules from marts.fct_work_item_compliance "
+        "where tenant_id = any(%s) and failed_rules <> ''",
+        list(TENANTS),
+    )
+    return {(tenant, uid, RULE_FLAGS[rule]) for tenant, uid, rules in rows for rule in rules.split(", ")}
 
 
 def build(as_of: datetime, **extra: object) -> None:
-    build_at(SELECTION, as_of, **extra)
+    build_at(SELECTION, as_of, cautious=True, **extra)
 
 
 def load_all(server: SandboxServer, db_url: str, pipelines: str) -> None:
@@ -119,10 +153,13 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         as_of = WORLD_DAY + timedelta(days=2)
         build(as_of)
         incremental = {model: rows_of(db_url, model) for model in MODELS}
+        # what the flags say right after the incremental build (the rebuild below would mend it)
+        flags_then = open_flags(db_url)
+        failures_then = failed_rules(db_url)
         changed_rows = {model: len(incremental[model] - before[model]) for model in MODELS}
         build(as_of, rebuild=True)
         rebuilt = {model: rows_of(db_url, model) for model in MODELS}
-        yield Builds(first_watermark, reloaded, items, incremental, rebuilt, changed_rows)
+        yield Builds(first_watermark, reloaded, items, flags_then, failures_then, incremental, rebuilt, changed_rows)
     finally:
         server.stop()
 
@@ -221,13 +258,83 @@ def test_a_changed_lookup_restages_the_tenant(builds: Builds, db_url: str) -> No
             conn.execute("update raw_jira__inc_a.users set email = %s where account_id = %s", (email, account))
 
 
+def test_compliance_reevaluated_only_the_reloaded_items(builds: Builds, db_url: str) -> None:
+    reevaluated = {
+        tenant: query(
+            db_url,
+            "select count(*) from marts.fct_work_item_compliance where tenant_id = %s and source_loaded_at > %s",
+            tenant,
+            builds.first_watermark[tenant],
+        )[0][0]
+        for tenant in TENANTS
+    }
+    assert sum(reevaluated.values()) >= 1
+    for tenant in TENANTS:
+        assert reevaluated[tenant] <= builds.reloaded[tenant], (tenant, reevaluated)
+
+
+def test_the_flags_followed_every_item_compliance_rebuilt(builds: Builds) -> None:
+    """Right after the incremental build, the open flags are exactly the failed rules of now
+    (no hand resolutions here): no item whose compliance changed was left out of the flags'
+    batch, and no flag of an item that passes now stayed open."""
+    assert len(builds.failed_rules) > 100
+    assert builds.open_flags == builds.failed_rules
+
+
+def test_a_changed_project_threshold_reevaluates_its_items(builds: Builds, settings: Settings, db_url: str) -> None:
+    project, items = query(
+        db_url,
+        "select project_key, count(*) from marts.fct_work_item_compliance where tenant_id = %s "
+        "and not has_valid_exception and dmt_coverage_pct between 81 and 99 "
+        "group by project_key order by 2 desc limit 1",
+        JIRA,
+    )[0]
+    with admin_engine(settings).begin() as conn:
+        control.add_project(conn, JIRA, project, project, actor="test", dmt_coverage_threshold=100)
+    try:
+        build(WORLD_DAY + timedelta(days=2))
+        thresholds = query(
+            db_url,
+            "select coverage_threshold, count(*) from marts.fct_work_item_compliance "
+            "where tenant_id = %s and project_key = %s group by coverage_threshold",
+            JIRA,
+            project,
+        )
+        assert thresholds == [(100, thresholds[0][1])]
+        flagged = query(
+            db_url,
+            "select count(*) from marts.fct_compliance_flags as flags "
+            "inner join marts.fct_work_item_compliance as compliance using (tenant_id, work_item_uid) "
+            "where flags.tenant_id = %s and compliance.project_key = %s "
+            "and flags.flag_type = 'coverage_below_threshold' and flags.is_open "
+            "and not compliance.has_valid_exception and compliance.dmt_coverage_pct between 81 and 99 "
+            "and flags.message like %s",
+            JIRA,
+            project,
+            "%under the project's 100%",
+        )[0][0]
+        # each of these items covered 81-99%: over the default 80, under 100 now
+        assert flagged == items
+    finally:
+        with admin_engine(settings).begin() as conn:
+            conn.exec_driver_sql("delete from control.projects where tenant_id = %s and key = %s", (JIRA, project))
+    build(WORLD_DAY + timedelta(days=2))
+    assert query(
+        db_url,
+        "select distinct coverage_threshold from marts.fct_work_item_compliance "
+        "where tenant_id = %s and project_key = %s",
+        JIRA,
+        project,
+    ) == [(80,)]
+    assert open_flags(db_url) == failed_rules(db_url)
+
+
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, settings: Settings, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("drop schema raw_clickup__inc_b cascade")
     build(WORLD_DAY + timedelta(days=2))
     for model in MODELS:
-        schema = "staging" if model in STAGED else "intermediate"
-        left = query(db_url, f"select tenant_id, count(*) from {schema}.{model} where tenant_id = any(%s) "
+        left = query(db_url, f"select tenant_id, count(*) from {schema_of(model)}.{model} where tenant_id = any(%s) "
                              "group by tenant_id order by tenant_id", list(TENANTS))  # fmt: skip
         # a tool's staging table holds its own tenant only
         kept = {JIRA, AZURE} & ({dict(zip(STAGED, TENANTS, strict=True))[model]} if model in STAGED else set(TENANTS))

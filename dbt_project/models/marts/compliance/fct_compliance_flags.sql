@@ -12,12 +12,15 @@
     opens again. Moments are the data's (done or in-review since, the item's update), never
     the build's, so a re-run for the same data gives the same rows. A person's resolution lives
     in control.compliance_flag_resolutions and wins over an open flag opened before it; it
-    survives every rebuild, including a full refresh. -#}
+    survives every rebuild, including a full refresh.
+    An incremental build re-evaluates only the items whose compliance was rebuilt since, and the
+    few others the flags depend on (macros/incremental_compliance.sql). -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key=['tenant_id', 'work_item_uid', 'flag_type']
+        unique_key=['tenant_id', 'work_item_uid', 'flag_type'],
+        pre_hook="{{ take_flag_items() }}"
     )
 }}
 
@@ -25,13 +28,13 @@ with
 
 compliance as (
     select * from {{ ref('fct_work_item_compliance') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_flag_item_in_batch() }}
 ),
 
 items as (
     select tenant_id, work_item_uid, work_item_key, updated_at
     from {{ ref('int_work_items_unified') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_flag_item_in_batch() }}
 ),
 
 failures as (
@@ -101,7 +104,7 @@ previous as (
     {%- if is_incremental() %}
     select tenant_id, work_item_uid, work_item_key, flag_type, severity, message, opened_at, auto_resolved_at
     from {{ this }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_flag_item_in_batch() }}
     {%- else %}
     select
         null::text as tenant_id, null::text as work_item_uid, null::text as work_item_key, null::text as flag_type,
@@ -149,7 +152,7 @@ manual as (
     select distinct on (tenant_id, work_item_uid, flag_type)
         tenant_id, work_item_uid, flag_type, resolved_by, resolved_at, note
     from {{ source('control', 'compliance_flag_resolutions') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_flag_item_in_batch() }}
     order by tenant_id, work_item_uid, flag_type, resolved_at desc
 ),
 

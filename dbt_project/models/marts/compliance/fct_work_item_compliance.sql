@@ -11,19 +11,27 @@
     * rule_reviewer_signoff: the reviewer signed the DMT checklist.
     An exception is valid when it is approved and has not expired by as_of() (no expiry date:
     valid). "In review" is an in-progress status whose name says review, resolved (Azure's
-    state for it), testing or QA. -#}
-{{ config(unique_key=['tenant_id', 'work_item_uid']) }}
+    state for it), testing or QA.
+
+    Built incrementally by changed work items (macros/incremental.sql, per_work_item_table):
+    the items loaded since, and those whose count of linked pull requests, project coverage
+    threshold or exception validity (as_of passed its expiry) is now otherwise
+    (compliance_also in macros/incremental_compliance.sql). It records the items it rebuilt
+    for fct_compliance_flags (post-hook). -#}
+{#- the sprint dashboard's open flags of a sprint (apps/streamlit/sprint_data.py) -#}
+{{ per_work_item_table(also='compliance_also', indexes=[{'columns': ['tenant_id', 'sprint_uid']}]) }}
+{{ config(post_hook="{{ log_compliance_changes() }}") }}
 with
 
 items as (
     select * from {{ ref('int_work_items_unified') }}
-    where item_type <> 'epic' {{ and_tenant() }}
+    where item_type <> 'epic' {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
 current_stints as (
     select tenant_id, work_item_uid, entered_at
     from {{ ref('int_work_item_status_history') }}
-    where is_current {{ and_tenant() }}
+    where is_current {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
 projects as (
@@ -35,7 +43,7 @@ projects as (
 pull_request_links as (
     select tenant_id, work_item_uid, count(*) as linked_pull_requests
     from {{ ref('int_pull_request_work_items') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_in_batch() }}
     group by tenant_id, work_item_uid
 ),
 
@@ -133,5 +141,6 @@ select
         (not rule_ac_quality)::integer + (not rule_unit_test_task)::integer + (not rule_unit_testing)::integer
         + (not rule_coverage)::integer + (not rule_pr_link)::integer + (not rule_ci_evidence)::integer
         + (not rule_reviewer_signoff)::integer
-    ) as failed_rule_count
+    ) as failed_rule_count,
+    source_loaded_at
 from rules
