@@ -190,54 +190,121 @@
     pg_temp.changed_source_items__{{ this.name }}
 {%- endmacro %}
 
+{% macro built_watermarks_relation() -%}
+    pg_temp.built_watermarks__{{ this.name }}
+{%- endmacro %}
+
 {% macro source_item_loads_relation() -%}
     pg_temp.source_item_loads__{{ this.name }}
 {%- endmacro %}
 
 {% macro replace_changed_source_items() -%}
+    {{ index_raw_load_ids() }};
     {%- if is_incremental() -%}
     {%- set loaded = context[config.get('source_item_loads')]() -%}
     {%- set lookups = context[config.get('source_item_lookups')]() -%}
-    -- every item's newest raw load, as the run begins (one pass over the raw load ids)
+    {%- set whole_tenant = "built.loaded_at is null or current.lookups_version is distinct from built.lookups_version or " ~ var('rebuild', false) %}
+    -- per tenant, the newest load and the lookups version the table holds; `bound`, the load id
+    -- (epoch seconds, as text) no newer load sorts before
+    drop table if exists {{ built_watermarks_relation() }};
+    create temporary table {{ built_watermarks_relation() }} as
+        select
+            tenant_id,
+            max(loaded_at) as loaded_at,
+            floor(extract(epoch from max(loaded_at)))::bigint::text as bound,
+            max(lookups_version) as lookups_version
+        from {{ this }}
+        {{ tenant_filter() }}
+        group by tenant_id;
+    analyze {{ built_watermarks_relation() }};
+    -- per tenant with a raw row (one row read per tenant: a tenant without is offboarded),
+    -- the lookups version now
+    drop table if exists {{ watermarks_relation() }};
+    create temporary table {{ watermarks_relation() }} as
+        select tenants.slug as tenant_id, lookups.lookups_version
+        from {{ source('control', 'tenants') }} as tenants
+        cross join lateral (
+            select from ({{ loaded }}) as loads where loads.tenant_id = tenants.slug limit 1
+        ) as present
+        left join ({{ lookups }}) as lookups
+            on lookups.tenant_id = tenants.slug
+        where true {{ and_tenant('tenants') | replace('tenants.tenant_id', 'tenants.slug') }};
+    analyze {{ watermarks_relation() }};
+    -- the items with a raw row loaded after what the table holds, with their newest load as
+    -- the run begins (a newer load is the item's newest, so only the rows loaded since are
+    -- read: through the raw tables' load id indexes, tenant by tenant); every item of a tenant
+    -- staged whole (nothing held yet, its lookups changed, or var rebuild)
     drop table if exists {{ source_item_loads_relation() }};
     create temporary table {{ source_item_loads_relation() }} as
         select loads.tenant_id, loads.work_item_id, max(loads.loaded_at) as loaded_at
-        from ({{ loaded }}) as loads
-        {{ tenant_filter('loads') }}
+        from (
+            select current.tenant_id, whole.work_item_id, whole.loaded_at
+            from {{ watermarks_relation() }} as current
+            left join {{ built_watermarks_relation() }} as built
+                on built.tenant_id = current.tenant_id
+            cross join lateral (
+                select loads.work_item_id, loads.loaded_at from ({{ loaded }}) as loads
+                where loads.tenant_id = current.tenant_id
+                offset 0
+            ) as whole
+            where {{ whole_tenant }}
+            union all
+            select current.tenant_id, since.work_item_id, since.loaded_at
+            from {{ watermarks_relation() }} as current
+            inner join {{ built_watermarks_relation() }} as built
+                on built.tenant_id = current.tenant_id
+            cross join lateral (
+                select loads.work_item_id, loads.loaded_at from ({{ loaded }}) as loads
+                where loads.tenant_id = current.tenant_id
+                    and loads.load_id >= built.bound
+                    and loads.loaded_at > built.loaded_at
+                offset 0
+            ) as since
+            where not ({{ whole_tenant }})
+        ) as loads
         group by loads.tenant_id, loads.work_item_id;
-    drop table if exists {{ watermarks_relation() }};
-    create temporary table {{ watermarks_relation() }} as
-        select loads.tenant_id, max(loads.loaded_at) as loaded_at, lookups.lookups_version
-        from {{ source_item_loads_relation() }} as loads
-        left join ({{ lookups }}) as lookups
-            on lookups.tenant_id = loads.tenant_id
-        group by loads.tenant_id, lookups.lookups_version;
     drop table if exists {{ changed_source_items_relation() }};
     create temporary table {{ changed_source_items_relation() }} as
-        select loads.tenant_id, loads.work_item_id
-        from {{ source_item_loads_relation() }} as loads
-        inner join {{ watermarks_relation() }} as current
-            on current.tenant_id = loads.tenant_id
-        left join (
-            select tenant_id, max(loaded_at) as loaded_at, max(lookups_version) as lookups_version
-            from {{ this }}
-            {{ tenant_filter() }}
-            group by tenant_id
-        ) as built
-            on built.tenant_id = loads.tenant_id
-        where built.loaded_at is null
-            or loads.loaded_at > built.loaded_at
-            or current.lookups_version is distinct from built.lookups_version
-            or {{ var('rebuild', false) }};
+        select tenant_id, work_item_id from {{ source_item_loads_relation() }};
     create unique index on {{ changed_source_items_relation() }} (tenant_id, work_item_id);
     analyze {{ changed_source_items_relation() }};
     -- A tenant whose raw data is gone (offboarded) keeps no rows.
-    delete from {{ this }} as built
-    where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
-        {{ and_tenant('built') }};
+    delete from {{ this }}
+    where tenant_id in (
+        select built.tenant_id from {{ built_watermarks_relation() }} as built
+        where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
+    );
     delete from {{ this }} as built
     using {{ changed_source_items_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.work_item_id = changed.work_item_id
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro index_raw_load_ids() -%}
+    {#- An index on the dlt load id of every tenant's copy of each raw table the model reads
+        (created once; dlt keeps it through its merges and appends), so a run reads the rows
+        loaded since rather than every row. -#}
+    {%- set statements = [] -%}
+    {%- if execute -%}
+    {%- for node_id in model.depends_on.nodes if node_id.startswith('source.') -%}
+        {%- set source_node = graph.sources[node_id] -%}
+        {%- if source_node.schema.startswith('raw_') -%}
+        {%- for schema, tenant in tenant_schemas(source_node.source_name, source_node.identifier) -%}
+            {%- do statements.append('create index if not exists ' ~ source_node.identifier ~ '__dlt_load_id on '
+                ~ adapter.quote(schema) ~ '.' ~ adapter.quote(source_node.identifier) ~ ' (_dlt_load_id);') -%}
+        {%- endfor -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- endif -%}
+    {%- if statements -%}
+    do $index$
+    begin
+        {{ statements | join('\n        ') }}
+    exception
+        -- another model reading the same raw table created it at the same moment
+        when unique_violation or duplicate_table then null;
+    end
+    $index$
     {%- else -%}
     select 1
     {%- endif -%}
@@ -289,10 +356,14 @@
 {%- endmacro %}
 
 {% macro raw_item_loads(relation, source_type, column, item_id=none) -%}
-    {#- For `loaded` macros: (tenant_id, work_item_id, loaded_at) of every row of a raw table;
+    {#- For `loaded` macros: (tenant_id, work_item_id, loaded_at, load_id) of every row of a raw table;
         `column` its item id column, `item_id` the expression of the id over it (default: the
         column), cast to text. -#}
-    select tenant_id, ({{ item_id or column }})::text as work_item_id, to_timestamp(_dlt_load_id::double precision) as loaded_at
+    select
+        tenant_id,
+        ({{ item_id or column }})::text as work_item_id,
+        to_timestamp(_dlt_load_id::double precision) as loaded_at,
+        _dlt_load_id::text as load_id
     from ({{ union_tenant_sources(relation, source_type, [column, '_dlt_load_id']) }}) as raw_rows
 {%- endmacro %}
 

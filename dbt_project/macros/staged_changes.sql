@@ -1,3 +1,14 @@
+{% macro clickup_membership_loads() -%}
+    {#- A sprint membership row is loaded again by every load that walks its sprint list; it
+        changes only when Pulse saw the task join or leave the list: that moment is its load
+        (its load_id the moment's epoch seconds as text, which sorts as dlt's load ids do). -#}
+    select tenant_id, task_id::text, moment, extract(epoch from moment)::text
+    from (
+        select tenant_id, task_id, greatest(first_seen_at::timestamptz, left_at::timestamptz) as moment
+        from ({{ union_tenant_sources(source('clickup', 'sprint_memberships'), 'clickup', ['task_id', 'first_seen_at', 'left_at']) }}) as memberships
+    ) as memberships
+{%- endmacro %}
+
 {#- What each tool's staged change history (stg_<tool>__work_item_changes, staged per item:
     macros/incremental.sql) reads: `loads`, its raw rows' items and loads; `lookups`, the
     version of what else its rows read. -#}
@@ -20,8 +31,7 @@
     union all
     -- a membership row is loaded again by every load that walks its sprint list; it changes
     -- only when Pulse saw the task join or leave the list (as stg_clickup__work_items' loaded_at)
-    select tenant_id, task_id::text, greatest(first_seen_at::timestamptz, left_at::timestamptz)
-    from ({{ union_tenant_sources(source('clickup', 'sprint_memberships'), 'clickup', ['task_id', 'first_seen_at', 'left_at']) }}) as memberships
+    {{ clickup_membership_loads() }}
 {%- endmacro %}
 
 {% macro clickup_change_lookups() -%}
@@ -78,10 +88,9 @@
         task linking to others, their rows (a bug's cause is read from the task it links to). -#}
     {{ raw_item_loads(source('clickup', 'tasks'), 'clickup', 'id') }}
     union all
-    select tenant_id, task_id::text, greatest(first_seen_at::timestamptz, left_at::timestamptz)
-    from ({{ union_tenant_sources(source('clickup', 'sprint_memberships'), 'clickup', ['task_id', 'first_seen_at', 'left_at']) }}) as memberships
+    {{ clickup_membership_loads() }}
     union all
-    select linking.tenant_id, linking.id::text, to_timestamp(linked._dlt_load_id::double precision)
+    select linking.tenant_id, linking.id::text, to_timestamp(linked._dlt_load_id::double precision), linked._dlt_load_id::text
     from ({{ union_tenant_sources(source('clickup', 'tasks'), 'clickup', ['id', 'linked_task_ids']) }}) as linking
     cross join lateral jsonb_array_elements_text(linking.linked_task_ids::jsonb) as link(task_id)
     inner join ({{ union_tenant_sources(source('clickup', 'tasks'), 'clickup', ['id', '_dlt_load_id']) }}) as linked

@@ -1,6 +1,9 @@
 {#- People of the tenant's Azure Boards: the members of the loaded teams, plus anyone a work
     item is assigned to or was created by who is in no loaded team. The user id is Azure's
-    identity id; the email is the identity's uniqueName. -#}
+    identity id; the email is the identity's uniqueName.
+    A table: it reads every work item's payload, which its readers and tests would otherwise
+    each do again. -#}
+{{ config(materialized='table') }}
 with
 
 members as (
