@@ -31,7 +31,10 @@
         incremental_strategy='append',
         pre_hook="{{ replace_changed_work_items() }}",
         rebuild_also=also,
-        indexes=[{'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none}] + indexes
+        indexes=[
+            {'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none},
+            {'columns': ['tenant_id', 'source_loaded_at']}
+        ] + indexes
     ) }}
 {%- endmacro %}
 
@@ -46,38 +49,78 @@
 {% macro replace_changed_work_items() -%}
     {%- if is_incremental() -%}
     {%- set also = config.get('rebuild_also') -%}
+    {%- set items = ref('int_work_items__unioned') -%}
+    {%- set whole_tenant = "built.loaded_at is null or " ~ var('rebuild', false) -%}
+    -- Every tenant's newest load, and the newest the table holds: read by index, tenant by tenant.
     drop table if exists {{ watermarks_relation() }};
     create temporary table {{ watermarks_relation() }} as
-        select tenant_id, max(loaded_at) as loaded_at
-        from {{ ref('int_work_items__unioned') }}
-        {{ tenant_filter() }}
-        group by tenant_id;
+        select tenants.tenant_id, newest.loaded_at
+        from ({{ stored_tenants(items) }}) as tenants
+        cross join lateral (
+            select max(loaded_at) as loaded_at from {{ items }} where tenant_id = tenants.tenant_id
+        ) as newest
+        where true {{ and_tenant('tenants') }};
+    drop table if exists {{ built_watermarks_relation() }};
+    create temporary table {{ built_watermarks_relation() }} as
+        select tenants.tenant_id, built.loaded_at
+        from ({{ stored_tenants(this) }}) as tenants
+        cross join lateral (
+            select max(source_loaded_at) as loaded_at from {{ this }} where tenant_id = tenants.tenant_id
+        ) as built
+        where true {{ and_tenant('tenants') }};
+    analyze {{ watermarks_relation() }};
+    analyze {{ built_watermarks_relation() }};
+    -- the items loaded after what the table holds (every item of a tenant it holds nothing of)
     drop table if exists {{ changed_items_relation() }};
     create temporary table {{ changed_items_relation() }} as
-        select items.tenant_id, items.work_item_uid
-        from {{ ref('int_work_items__unioned') }} as items
-        left join (
-            select tenant_id, max(source_loaded_at) as loaded_at
-            from {{ this }}
-            {{ tenant_filter() }}
-            group by tenant_id
-        ) as built
-            on built.tenant_id = items.tenant_id
-        where (built.loaded_at is null or items.loaded_at > built.loaded_at or {{ var('rebuild', false) }})
-            {{ and_tenant('items') }};
+        select current.tenant_id, whole.work_item_uid
+        from {{ watermarks_relation() }} as current
+        left join {{ built_watermarks_relation() }} as built
+            on built.tenant_id = current.tenant_id
+        cross join lateral (
+            select work_item_uid from {{ items }} where tenant_id = current.tenant_id offset 0
+        ) as whole
+        where {{ whole_tenant }}
+        union all
+        select current.tenant_id, since.work_item_uid
+        from {{ watermarks_relation() }} as current
+        inner join {{ built_watermarks_relation() }} as built
+            on built.tenant_id = current.tenant_id
+        cross join lateral (
+            select work_item_uid from {{ items }}
+            where tenant_id = current.tenant_id and loaded_at > built.loaded_at
+            offset 0
+        ) as since
+        where not ({{ whole_tenant }});
     create unique index on {{ changed_items_relation() }} (tenant_id, work_item_uid);
     {% if also %}{{ context[also]() }};{% endif %}
     analyze {{ changed_items_relation() }};
     -- A tenant whose raw data is gone (offboarded) keeps no rows.
-    delete from {{ this }} as built
-    where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
-        {{ and_tenant('built') }};
+    delete from {{ this }}
+    where tenant_id in (
+        select built.tenant_id from {{ built_watermarks_relation() }} as built
+        where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
+    );
     delete from {{ this }} as built
     using {{ changed_items_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.work_item_uid = changed.work_item_uid
     {%- else -%}
     select 1
     {%- endif -%}
+{%- endmacro %}
+
+{% macro stored_tenants(relation) -%}
+    {#- The distinct tenant_id of a relation with an index led by tenant_id, one index probe per
+        tenant (a loose index scan) rather than a read of every row. -#}
+    with recursive tenants as (
+        (select tenant_id from {{ relation }} order by tenant_id limit 1)
+        union all
+        select (select next.tenant_id from {{ relation }} as next where next.tenant_id > tenants.tenant_id
+                order by next.tenant_id limit 1)
+        from tenants
+        where tenants.tenant_id is not null
+    )
+    select tenant_id from tenants where tenant_id is not null
 {%- endmacro %}
 
 {% macro add_changed_items(select_sql) -%}
@@ -182,7 +225,7 @@
         pre_hook="{{ replace_changed_source_items() }}",
         source_item_loads=loaded,
         source_item_lookups=lookups,
-        indexes=[{'columns': ['tenant_id', 'work_item_id']}]
+        indexes=[{'columns': ['tenant_id', 'work_item_id']}, {'columns': ['tenant_id', 'loaded_at']}]
     ) }}
 {%- endmacro %}
 
@@ -209,13 +252,18 @@
     drop table if exists {{ built_watermarks_relation() }};
     create temporary table {{ built_watermarks_relation() }} as
         select
-            tenant_id,
-            max(loaded_at) as loaded_at,
-            floor(extract(epoch from max(loaded_at)))::bigint::text as bound,
-            max(lookups_version) as lookups_version
-        from {{ this }}
-        {{ tenant_filter() }}
-        group by tenant_id;
+            tenants.tenant_id,
+            built.loaded_at,
+            floor(extract(epoch from built.loaded_at))::bigint::text as bound,
+            built.lookups_version
+        from ({{ stored_tenants(this) }}) as tenants
+        cross join lateral (
+            select
+                (select max(loaded_at) from {{ this }} where tenant_id = tenants.tenant_id) as loaded_at,
+                -- a tenant's rows carry one lookups version (a changed one restages them all)
+                (select lookups_version from {{ this }} where tenant_id = tenants.tenant_id limit 1) as lookups_version
+        ) as built
+        where true {{ and_tenant('tenants') }};
     analyze {{ built_watermarks_relation() }};
     -- per tenant with a raw row (one row read per tenant: a tenant without is offboarded),
     -- the lookups version now
@@ -388,31 +436,43 @@
     {%- if is_incremental() -%}
     drop table if exists {{ restaged_work_items_relation() }};
     create temporary table {{ restaged_work_items_relation() }} as
-    with built as (
-        -- per tenant and tool, the newest staged load and the lookups version it holds
-        select tenant_id, source_system, max(loaded_at) as loaded_at, max(lookups_version) as lookups_version
-        from {{ this }}
-        {{ tenant_filter() }}
-        group by tenant_id, source_system
-    )
     {%- for tracker in work_item_trackers() %}
-    select staged.tenant_id, '{{ tracker }}'::text as source_system, staged.work_item_id
-    from {{ ref('stg_' ~ tracker ~ '__work_items') }} as staged
-    left join built
-        on built.tenant_id = staged.tenant_id and built.source_system = '{{ tracker }}'
-    where (built.loaded_at is null
-        or staged.loaded_at > built.loaded_at
-        or staged.lookups_version is distinct from built.lookups_version
-        or {{ var('rebuild', false) }})
-        {{ and_tenant('staged') }}
+    {%- set staged = ref('stg_' ~ tracker ~ '__work_items') %}
+    -- per tenant, what the tool's staging holds and what this table holds of it (read by index):
+    -- every item of a tenant this holds nothing of or staged with other lookups, else the items
+    -- staged after the newest this holds
+    select tenants.tenant_id, '{{ tracker }}'::text as source_system, restaged.work_item_id
+    from ({{ stored_tenants(staged) }}) as tenants
+    cross join lateral (
+        select
+            (select max(loaded_at) from {{ this }}
+             where tenant_id = tenants.tenant_id and source_system = '{{ tracker }}') as loaded_at,
+            (select lookups_version from {{ this }}
+             where tenant_id = tenants.tenant_id and source_system = '{{ tracker }}' limit 1) as lookups_version,
+            (select lookups_version from {{ staged }} where tenant_id = tenants.tenant_id limit 1) as staged_lookups_version
+    ) as built
+    cross join lateral (
+        select staged.work_item_id from {{ staged }} as staged
+        where staged.tenant_id = tenants.tenant_id
+            -- one range of the (tenant_id, loaded_at) index (a staged item always has a load)
+            and staged.loaded_at > case
+                when built.loaded_at is null
+                    or built.lookups_version is distinct from built.staged_lookups_version
+                    or {{ var('rebuild', false) }}
+                then '-infinity'::timestamptz
+                else built.loaded_at
+            end
+        offset 0
+    ) as restaged
+    where true {{ and_tenant('tenants') }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %};
     analyze {{ restaged_work_items_relation() }};
     -- A tenant staging no longer has (offboarded) keeps no rows.
     delete from {{ this }}
     where tenant_id in (
-        select built.tenant_id from (select distinct tenant_id from {{ this }} {{ tenant_filter() }}) as built
-        where true
+        select built.tenant_id from ({{ stored_tenants(this) }}) as built
+        where true {{ and_tenant('built') }}
         {%- for tracker in work_item_trackers() %}
             and not exists (select from {{ ref('stg_' ~ tracker ~ '__work_items') }} as staged where staged.tenant_id = built.tenant_id)
         {%- endfor %}

@@ -28,7 +28,7 @@ def dbt_test(selection: str) -> tuple[int, str]:
     """`dbt test` of one model's data tests: (exit code, output)."""
     done = subprocess.run(
         [str(Path(sys.executable).with_name("dbt")), "test", "--select", selection, "--exclude", "test_type:unit",
-         "--project-dir", str(DBT_PROJECT_DIR)],
+         "--indirect-selection", "cautious", "--project-dir", str(DBT_PROJECT_DIR)],
         env={**os.environ, **dbt_env()}, capture_output=True, text=True,
     )  # fmt: skip
     return done.returncode, done.stdout
@@ -36,7 +36,7 @@ def dbt_test(selection: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def built(db_url: str) -> Iterator[None]:
-    run_dbt(["run", "--select", "stg_jira__work_items", "--full-refresh"])
+    run_dbt(["run", "--select", "+stg_jira__work_items", "--full-refresh"])
     yield
     run_dbt(["run", "--select", "stg_jira__work_items", "--full-refresh"])
 

@@ -15,7 +15,8 @@ status_periods as (
     where is_blocked_status
 ),
 
-flag_changes as (
+flag_changes as not materialized (
+    -- not materialized: a reader's filter on an item reaches the table's item index
     select
         tenant_id,
         work_item_uid,

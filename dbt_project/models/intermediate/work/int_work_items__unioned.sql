@@ -10,7 +10,10 @@
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ replace_restaged_work_items() }}",
-    indexes=[{'columns': ['tenant_id', 'work_item_uid']}]
+    indexes=[
+        {'columns': ['tenant_id', 'work_item_uid']},
+        {'columns': ['tenant_id', 'loaded_at']}
+    ]
 ) }}
 {%- set columns = [
     'tenant_id', 'source_system', 'work_item_id', 'work_item_key', 'project_key', 'project_name',

@@ -19,14 +19,9 @@ watermarks as (
     {{ load_watermarks() }}
 ),
 
-all_items as (
-    select * from {{ ref('int_work_items__unioned') }}
-    {{ tenant_filter() }}
-),
-
 items as (
-    select * from all_items
-    where true {{ and_in_batch() }}
+    select * from {{ ref('int_work_items__unioned') }}
+    where true {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
 history as (
@@ -53,13 +48,24 @@ milestones as (
 
 periods as (
     select
-        tenant_id,
-        work_item_uid,
-        blocked_from,
-        least(coalesce(blocked_until, {{ as_of() }}), {{ as_of() }}) as blocked_until,
-        blocked_until is null as is_open
-    from {{ ref('int_work_item_blocked_periods') }}
-    where blocked_from < {{ as_of() }} {{ and_tenant() }} {{ and_in_batch() }}
+        periods.tenant_id,
+        periods.work_item_uid,
+        periods.blocked_from,
+        least(coalesce(periods.blocked_until, {{ as_of() }}), {{ as_of() }}) as blocked_until,
+        periods.blocked_until is null as is_open
+    {%- if is_incremental() %}
+    -- item by item: the view's item filter reaches its tables' item indexes
+    from {{ changed_items_relation() }} as batch
+    cross join lateral (
+        select * from {{ ref('int_work_item_blocked_periods') }} as periods
+        where periods.tenant_id = batch.tenant_id and periods.work_item_uid = batch.work_item_uid
+        offset 0  -- kept a lateral subquery (not flattened into a join of the whole view)
+    ) as periods
+    where periods.blocked_from < {{ as_of() }} {{ and_tenant('periods') }}
+    {%- else %}
+    from {{ ref('int_work_item_blocked_periods') }} as periods
+    where periods.blocked_from < {{ as_of() }} {{ and_tenant('periods') }}
+    {%- endif %}
 ),
 
 islands as (
@@ -96,8 +102,10 @@ blocked as (
     group by tenant_id, work_item_uid
 ),
 
-parents as (
-    select tenant_id, work_item_uid, item_type, parent_uid from all_items
+parents as not materialized (
+    -- read by index for the items built (a parent and a grandparent each)
+    select tenant_id, work_item_uid, item_type, parent_uid from {{ ref('int_work_items__unioned') }}
+    {{ tenant_filter() }}
 ),
 
 done as (
