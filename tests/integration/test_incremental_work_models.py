@@ -37,7 +37,7 @@ JIRA, CLICKUP, AZURE = "inc_a", "inc_b", "inc_f"
 TENANTS = (JIRA, CLICKUP, AZURE)
 STAGED = ("stg_jira__work_item_changes", "stg_clickup__work_item_changes", "stg_azure_boards__work_item_changes")
 MODELS = (*STAGED, "int_work_item_changes__unioned", "int_work_item_status_history", "int_sprint_scope",
-          "int_work_items_unified", "fct_work_item_compliance")  # fmt: skip
+          "int_work_item_blocked_periods", "int_work_items_unified", "fct_work_item_compliance")  # fmt: skip
 SELECTION = "+int_work_items_unified +int_sprint_scope +fct_compliance_flags"
 #: fct_compliance_flags' flag of each failed rule of fct_work_item_compliance
 RULE_FLAGS = {

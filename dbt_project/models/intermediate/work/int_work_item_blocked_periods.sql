@@ -1,8 +1,14 @@
 {#- One row per period a work item was blocked: a stint in a blocked status (Jira, ClickUp) or
     a stretch of Azure Boards' Blocked flag set to Yes. blocked_until is null while it still
     is. Periods of the two kinds may overlap; int_work_items_unified merges them before it
-    adds them up. A view over tables: it never filters by tenant. -#}
+    adds them up. Built incrementally by changed work items (macros/incremental.sql). -#}
+{{ per_work_item_table() }}
+
 with
+
+watermarks as (
+    {{ load_watermarks() }}
+),
 
 status_periods as (
     select
@@ -12,11 +18,10 @@ status_periods as (
         entered_at as blocked_from,
         left_at as blocked_until
     from {{ ref('int_work_item_status_history') }}
-    where is_blocked_status
+    where is_blocked_status {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
-flag_changes as not materialized (
-    -- not materialized: a reader's filter on an item reaches the table's item index
+flag_changes as (
     select
         tenant_id,
         work_item_uid,
@@ -27,12 +32,13 @@ flag_changes as not materialized (
         lead(changed_at) over item_flags as next_changed_at,
         row_number() over item_flags as flag_seq
     from {{ ref('int_work_item_changes__unioned') }}
-    where field = 'blocked'
+    where field = 'blocked' {{ and_tenant() }} {{ and_in_batch() }}
     window item_flags as (partition by tenant_id, work_item_uid order by changed_at, change_id)
 ),
 
 items as (
-    select tenant_id, work_item_uid, created_at from {{ ref('int_work_items__unioned') }}
+    select tenant_id, work_item_uid, created_at, loaded_at from {{ ref('int_work_items__unioned') }}
+    where true {{ and_tenant() }} {{ and_in_batch() }}
 ),
 
 flag_periods as (
@@ -59,8 +65,19 @@ flag_periods as (
     inner join items
         on items.tenant_id = flag_changes.tenant_id and items.work_item_uid = flag_changes.work_item_uid
     where flag_changes.flag_seq = 1 and flag_changes.from_value = 'true'
+),
+
+periods as (
+    select * from status_periods
+    union all
+    select * from flag_periods
 )
 
-select * from status_periods
-union all
-select * from flag_periods
+select
+    periods.*,
+    least(items.loaded_at, watermarks.loaded_at) as source_loaded_at
+from periods
+inner join items
+    on items.tenant_id = periods.tenant_id and items.work_item_uid = periods.work_item_uid
+inner join watermarks
+    on watermarks.tenant_id = periods.tenant_id

@@ -53,19 +53,8 @@ periods as (
         periods.blocked_from,
         least(coalesce(periods.blocked_until, {{ as_of() }}), {{ as_of() }}) as blocked_until,
         periods.blocked_until is null as is_open
-    {%- if is_incremental() %}
-    -- item by item: the view's item filter reaches its tables' item indexes
-    from {{ changed_items_relation() }} as batch
-    cross join lateral (
-        select * from {{ ref('int_work_item_blocked_periods') }} as periods
-        where periods.tenant_id = batch.tenant_id and periods.work_item_uid = batch.work_item_uid
-        offset 0  -- kept a lateral subquery (not flattened into a join of the whole view)
-    ) as periods
-    where periods.blocked_from < {{ as_of() }} {{ and_tenant('periods') }}
-    {%- else %}
     from {{ ref('int_work_item_blocked_periods') }} as periods
-    where periods.blocked_from < {{ as_of() }} {{ and_tenant('periods') }}
-    {%- endif %}
+    where periods.blocked_from < {{ as_of() }} {{ and_tenant('periods') }} {{ and_in_batch('periods') }}
 ),
 
 islands as (
