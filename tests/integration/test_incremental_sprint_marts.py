@@ -198,6 +198,29 @@ def test_people_are_derived_anew_only_for_a_tenant_loaded_since(builds: Builds, 
         run_dbt(["run", "--select", "int_people", "--vars", json.dumps({"as_of": as_of, "rebuild": True})])
 
 
+def test_dmt_figures_follow_a_change_that_loads_nothing(builds: Builds, db_url: str) -> None:
+    # A project's coverage threshold (control.projects) changes DMT verdicts without a load: the
+    # marts recompute the figures of a tenant whose DMT assessments moved (inputs_version).
+    as_of = WORLD_DAY + timedelta(days=2)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into control.projects (tenant_id, key, name, dmt_coverage_threshold)"
+            " select distinct tenant_id, project_key, project_key, 0 from marts.fct_sprints"
+            " where tenant_id = %s and project_key is not null",
+            [AZURE],
+        )
+    try:
+        build(as_of)
+        incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+        build(as_of, rebuild=True)
+        for mart in MARTS:
+            assert incremental[mart] == rows_of(db_url, mart), mart
+        assert incremental["fct_sprints"] != builds.rebuilt["fct_sprints"]
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("delete from control.projects where tenant_id = %s", [AZURE])
+
+
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("drop schema raw_jira__isp_a cascade")
