@@ -186,20 +186,28 @@
         ~ " where (windows.scope_start_at, windows.scope_end_at)"
         ~ " is distinct from (scope.scope_start_at, scope.scope_end_at) " ~ and_tenant('scope')
     ) }};
+    {#- The sprints whose window reaches past what was measured come first (a handful: the running
+        ones), in a table of their own the planner counts, then their items, found by hash against
+        it (a union of every item's sprints first sorted two million rows on every run). -#}
+    drop table if exists pg_temp.reaching_sprints__{{ this.name }};
+    create temporary table pg_temp.reaching_sprints__{{ this.name }} as
+        select windows.tenant_id, windows.sprint_uid
+        from ({{ sprint_windows() }}) as windows
+        inner join (
+            select tenant_id, max(scope_end_at) as measured_until from {{ this }} {{ tenant_filter() }} group by tenant_id
+        ) as built on built.tenant_id = windows.tenant_id
+        where windows.scope_end_at > built.measured_until;
+    analyze pg_temp.reaching_sprints__{{ this.name }};
     {{ add_changed_items(
-        "select members.tenant_id, members.work_item_uid from ("
-        ~ " select tenant_id, work_item_uid, sprint_uid from " ~ ref('int_work_items__unioned')
-        ~ " where sprint_uid is not null " ~ and_tenant()
-        ~ " union select tenant_id, work_item_uid, sprint_to_uid from " ~ ref('int_work_item_changes__unioned')
-        ~ " where sprint_to_uid is not null " ~ and_tenant()
-        ~ " union select tenant_id, work_item_uid, sprint_from_uid from " ~ ref('int_work_item_changes__unioned')
-        ~ " where sprint_from_uid is not null " ~ and_tenant()
-        ~ ") as members"
-        ~ " inner join (" ~ sprint_windows() ~ ") as windows"
-        ~ " on windows.tenant_id = members.tenant_id and windows.sprint_uid = members.sprint_uid"
-        ~ " inner join (select tenant_id, max(scope_end_at) as measured_until from " ~ this
-        ~ " group by tenant_id) as built on built.tenant_id = members.tenant_id"
-        ~ " where windows.scope_end_at > built.measured_until"
+        "select items.tenant_id, items.work_item_uid from " ~ ref('int_work_items__unioned') ~ " as items"
+        ~ " inner join pg_temp.reaching_sprints__" ~ this.name ~ " as reaching"
+        ~ " on reaching.tenant_id = items.tenant_id and reaching.sprint_uid = items.sprint_uid"
+        ~ " where true " ~ and_tenant('items')
+        ~ " union all select changes.tenant_id, changes.work_item_uid from (select tenant_id, work_item_uid,"
+        ~ " unnest(array[sprint_to_uid, sprint_from_uid]) as sprint_uid from " ~ ref('int_work_item_changes__unioned')
+        ~ " where (sprint_to_uid is not null or sprint_from_uid is not null) " ~ and_tenant() ~ ") as changes"
+        ~ " inner join pg_temp.reaching_sprints__" ~ this.name ~ " as reaching"
+        ~ " on reaching.tenant_id = changes.tenant_id and reaching.sprint_uid = changes.sprint_uid"
     ) }}
 {%- endmacro %}
 

@@ -22,9 +22,12 @@
         source_loaded_at): a reloaded item's rows carry a newer load, a row dropped lowers the count;
       * the figures that read other items through the scope (post-release defects: bugs loaded
         or re-linked since; Done Means Tested, which depends on as_of through exceptions'
-        expiry; fct_developer_sprints' members and completed work) are recomputed for every
-        sprint in the pre-hook, where they are cheap, and compared with the mart's;
-      * git data loaded since: every raw git row (a pull request, a review or Azure reviewer
+        expiry; fct_developer_sprints' members and completed work) are recomputed in the
+        pre-hook for every sprint of a tenant whose inputs moved (inputs_version: a fingerprint
+        of its scope rows, items, DMT assessments and, per person, people) and compared with
+        the mart's;
+      * git data loaded since: for a tenant with a git load completed since the mart's
+        git_loaded_at, every raw git row (a pull request, a review or Azure reviewer
         vote, a commit, an Azure work-item link) loaded after the mart's git_loaded_at names
         the moments it can change a count at (git_changed_ranges): its pull request's opening
         and merge, a review's submission, a commit's authoring; every sprint whose window
@@ -37,7 +40,7 @@
     git_loaded_at is the newest completed dlt load of the tenant's git sources when the build
     began (stg_dlt_loads__loads), the same on every row of a tenant (the rows kept are stamped
     anew), so an incremental build's rows equal a rebuild's at the same as_of. Rows of a load not
-    completed then count as new at the next build. Two limits, as for the per-item models: a
+    completed then count as new at the first build after a load of the tenant completes. Two limits, as for the per-item models: a
     tenant's git loads are assumed not to overlap (a load completing after a later-started one
     could be taken as seen), and a load completing during the dbt run, after
     int_pull_requests_unified was built, is counted from that table's older rows. Build with
@@ -45,16 +48,76 @@
     changing a sprint mart's logic, rebuild it with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
 
-{% macro per_sprint_table(changed) -%}
+{% macro per_sprint_table(changed, per_person=false) -%}
     {#- Config of a sprint mart (see above). `changed`: the name of a macro of statements that
-        add the mart's own changed sprints to {{ changed_sprints_relation() }}. The pre-hook
-        deletes what is rebuilt; the model appends it. -#}
+        add the mart's own changed sprints to {{ changed_sprints_relation() }}; `per_person`: its
+        figures read people too (inputs_versions). The pre-hook deletes what is rebuilt; the
+        model appends it. -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ replace_changed_sprints() }}",
-        changed_sprints=changed
+        changed_sprints=changed,
+        inputs_per_person=per_person
     ) }}
+{%- endmacro %}
+
+{% macro inputs_versions_relation() -%}
+    pg_temp.inputs_versions__{{ this.name }}
+{%- endmacro %}
+
+{% macro changed_inputs_relation() -%}
+    pg_temp.changed_inputs__{{ this.name }}
+{%- endmacro %}
+
+{% macro compute_inputs_versions() -%}
+    {#- Per tenant, a fingerprint of what the figures compared through the scope read (every row's
+        inputs_version): int_sprint_scope's and int_work_items_unified's rows (their number and
+        newest load: a reloaded item's rows carry a newer one), fct_work_item_compliance's rows
+        (their item, DMT verdict and coverage, hashed: it also moves with as_of, the projects'
+        thresholds and pull-request links) and, per person, int_people's people and projects. -#}
+    select
+        scope.tenant_id,
+        md5(
+            scope.version || '|' || coalesce(items.version, '') || '|' || coalesce(assessed.version, '')
+            {%- if config.get('inputs_per_person') %} || '|' || coalesce(people.version, ''){% endif %}
+        ) as inputs_version
+    from (
+        select tenant_id, count(*) || ':' || coalesce(max(source_loaded_at)::text, '') as version
+        from {{ ref('int_sprint_scope') }} {{ tenant_filter() }} group by tenant_id
+    ) as scope
+    left join (
+        select tenant_id, count(*) || ':' || coalesce(max(source_loaded_at)::text, '') as version
+        from {{ ref('int_work_items_unified') }} {{ tenant_filter() }} group by tenant_id
+    ) as items on items.tenant_id = scope.tenant_id
+    left join (
+        select tenant_id, count(*) || ':' || sum(hashtextextended(
+            work_item_uid || ':' || is_dmt_compliant::text || ':' || coalesce(dmt_coverage_pct::text, ''), 0
+        )::numeric) as version
+        from {{ ref('fct_work_item_compliance') }} {{ tenant_filter() }} group by tenant_id
+    ) as assessed on assessed.tenant_id = scope.tenant_id
+    {%- if config.get('inputs_per_person') %}
+    left join (
+        select tenant_id,
+            md5(string_agg(person_id || ':' || coalesce(primary_project_key, ''), ',' order by person_id)) as version
+        from {{ ref('int_people') }} {{ tenant_filter() }} group by tenant_id
+    ) as people on people.tenant_id = scope.tenant_id
+    {%- endif %}
+{%- endmacro %}
+
+{% macro inputs_versions() -%}
+    {#- The fingerprints this build stamps rows with (compute_inputs_versions). -#}
+    {%- if is_incremental() -%}
+    select tenant_id, inputs_version from {{ inputs_versions_relation() }}
+    {%- else -%}
+    {{ compute_inputs_versions() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro and_inputs_changed(alias=none) -%}
+    {#- Restrict a query (that has a where clause) of the pre-hook to the tenants whose
+        inputs_version moved: only their figures are computed anew and compared. -#}
+    and {% if alias %}{{ alias }}.{% endif %}tenant_id in (select tenant_id from {{ changed_inputs_relation() }})
 {%- endmacro %}
 
 {% macro changed_sprints_relation() -%}
@@ -102,11 +165,18 @@
         request's merge), a commit's authoring, an Azure work-item link's pull request's merge.
         An Azure reviewer row keeps only the latest vote, so the earlier one is unknown: from its
         pull request's opening on. A pull request the unified table does not hold yet: all time. -#}
-    with built as (
-        select tenant_id, max(git_loaded_at) as loaded_at
-        from {{ this }}
-        {{ tenant_filter() }}
-        group by tenant_id
+    with built as materialized (
+        -- only the tenants with a git load completed since (the raw tables of the others are not
+        -- read: a load's rows count once it has completed, as git_loaded_at does)
+        select built.tenant_id, built.loaded_at
+        from (
+            select tenant_id, max(git_loaded_at) as loaded_at
+            from {{ this }}
+            {{ tenant_filter() }}
+            group by tenant_id
+        ) as built
+        left join {{ git_watermarks_relation() }} as loaded on loaded.tenant_id = built.tenant_id
+        where loaded.loaded_at is distinct from built.loaded_at
     ),
     touched as (
         select loads.tenant_id, loads.pull_request_id, loads.kind, loads.moment
@@ -194,6 +264,19 @@
         ~ " inner join (" ~ git_changed_ranges() ~ ") as ranges on ranges.tenant_id = sprints.tenant_id"
         ~ " where sprints.start_at <= ranges.to_at and sprints.window_end_at >= ranges.from_at"
     ) }};
+    -- The tenants whose figures' inputs moved: only theirs are recomputed by the mart's own rules.
+    drop table if exists {{ inputs_versions_relation() }};
+    create temporary table {{ inputs_versions_relation() }} as
+        {{ compute_inputs_versions() }};
+    drop table if exists {{ changed_inputs_relation() }};
+    create temporary table {{ changed_inputs_relation() }} as
+        select versions.tenant_id
+        from {{ inputs_versions_relation() }} as versions
+        where not exists (
+            select from {{ this }} as built
+            where built.tenant_id = versions.tenant_id and built.inputs_version = versions.inputs_version
+        );
+    analyze {{ changed_inputs_relation() }};
     -- The mart's own rules recompute figures over every scope row: a hash join of 10^5 rows
     -- and more, which the planner underestimates into a nested loop (twice as slow).
     set local enable_nestloop = off;
@@ -218,7 +301,12 @@
         from (select distinct tenant_id from {{ this }} {{ tenant_filter() }}) as tenants
         left join {{ git_watermarks_relation() }} as loaded on loaded.tenant_id = tenants.tenant_id
     ) as watermarks
-    where watermarks.tenant_id = built.tenant_id and built.git_loaded_at is distinct from watermarks.loaded_at
+    where watermarks.tenant_id = built.tenant_id and built.git_loaded_at is distinct from watermarks.loaded_at;
+    -- and their figures were compared with the inputs of now
+    update {{ this }} as built
+    set inputs_version = versions.inputs_version
+    from {{ inputs_versions_relation() }} as versions
+    where versions.tenant_id = built.tenant_id and built.inputs_version is distinct from versions.inputs_version
     {%- else -%}
     select 1
     {%- endif -%}
@@ -253,7 +341,7 @@
         from {{ ref('int_sprint_scope') }} as scope
         inner join {{ ref('int_work_items_unified') }} as items
             on items.tenant_id = scope.tenant_id and items.work_item_uid = scope.work_item_uid
-        where true {{ and_tenant('scope') }}
+        where true {{ and_tenant('scope') }} {{ and_inputs_changed('scope') }}
             {%- if not per_person %} and scope.is_completed{% endif %}
     )
 {%- endmacro %}
@@ -274,7 +362,7 @@
         from completed
         inner join {{ ref('int_work_items_unified') }} as bugs
             on bugs.tenant_id = completed.tenant_id and bugs.caused_by_uid = completed.work_item_uid
-        where completed.item_type = 'story' and bugs.item_type = 'bug' {{ and_tenant('bugs') }}
+        where completed.item_type = 'story' and bugs.item_type = 'bug' {{ and_tenant('bugs') }} {{ and_inputs_changed('bugs') }}
         group by completed.tenant_id, completed.sprint_uid{{ person }}
     ),
     compliance as (
@@ -285,7 +373,7 @@
         from completed
         inner join {{ ref('fct_work_item_compliance') }} as assessed
             on assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid
-        where completed.item_type <> 'epic' {{ and_tenant('assessed') }}
+        where completed.item_type <> 'epic' {{ and_tenant('assessed') }} {{ and_inputs_changed('assessed') }}
         group by completed.tenant_id, completed.sprint_uid{{ person }}
     ),
     figures as (
@@ -334,13 +422,40 @@
         ~ " where (coalesce(scope.scope_items, 0), scope.loaded_at)"
         ~ " is distinct from (built.scope_items, built.source_loaded_at)"
     ) }};
+    -- The defects and DMT figures: the bugs traced to a story (a few; the story's type read by index,
+    -- a nested loop is right here) meet the completed scope rows by hash; the DMT assessment of
+    -- every completed item needs no item read (fct_work_item_compliance has no epic).
+    set local enable_nestloop = on;
     {{ add_changed_sprints(
-        "with " ~ scoped_items_cte(false) ~ ", " ~ sprint_quality_figures_ctes(false)
+        "with completed as materialized (select tenant_id, sprint_uid, work_item_uid from " ~ ref('int_sprint_scope')
+        ~ " where is_completed " ~ and_tenant() ~ " " ~ and_inputs_changed() ~ "),"
+        ~ " story_bugs as materialized (select bugs.tenant_id, bugs.work_item_uid, bugs.caused_by_uid"
+        ~ " from " ~ ref('int_work_items_unified') ~ " as bugs"
+        ~ " inner join " ~ ref('int_work_items_unified') ~ " as stories"
+        ~ " on stories.tenant_id = bugs.tenant_id and stories.work_item_uid = bugs.caused_by_uid"
+        ~ " where bugs.item_type = 'bug' and stories.item_type = 'story' " ~ and_tenant('bugs')
+        ~ " " ~ and_inputs_changed('bugs') ~ "),"
+        ~ " defects as (select completed.tenant_id, completed.sprint_uid, count(distinct story_bugs.work_item_uid) as defects"
+        ~ " from completed inner join story_bugs"
+        ~ " on story_bugs.tenant_id = completed.tenant_id and story_bugs.caused_by_uid = completed.work_item_uid"
+        ~ " group by completed.tenant_id, completed.sprint_uid),"
+        ~ " compliance as (select completed.tenant_id, completed.sprint_uid, count(*) as assessed,"
+        ~ " count(*) filter (where assessed.is_dmt_compliant) as compliant"
+        ~ " from completed inner join " ~ ref('fct_work_item_compliance') ~ " as assessed"
+        ~ " on assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid"
+        ~ " where true " ~ and_tenant('assessed') ~ " " ~ and_inputs_changed('assessed')
+        ~ " group by completed.tenant_id, completed.sprint_uid),"
+        ~ " figures as (select coalesce(defects.tenant_id, compliance.tenant_id) as tenant_id,"
+        ~ " coalesce(defects.sprint_uid, compliance.sprint_uid) as sprint_uid,"
+        ~ " coalesce(defects.defects, 0) as defects, coalesce(compliance.assessed, 0) as assessed,"
+        ~ " coalesce(compliance.compliant, 0) as compliant"
+        ~ " from defects full join compliance"
+        ~ " on compliance.tenant_id = defects.tenant_id and compliance.sprint_uid = defects.sprint_uid)"
         ~ " select coalesce(figures.tenant_id, built.tenant_id) as tenant_id,"
         ~ " coalesce(figures.sprint_uid, built.sprint_uid) as sprint_uid"
         ~ " from figures"
         ~ " full join (select * from " ~ this ~ " where (post_release_defects > 0 or dmt_assessed_items > 0) "
-        ~ and_tenant() ~ ") as built"
+        ~ and_tenant() ~ " " ~ and_inputs_changed() ~ ") as built"
         ~ " on built.tenant_id = figures.tenant_id and built.sprint_uid = figures.sprint_uid"
         ~ " where (figures.defects, figures.assessed, figures.compliant)"
         ~ " is distinct from (built.post_release_defects, built.dmt_assessed_items, built.dmt_compliant_items)"
@@ -399,8 +514,10 @@
         "with " ~ scoped_items_cte(true) ~ ","
         ~ " members as (" ~ developer_sprint_members(
             'scoped',
-            "(select tenant_id, sprint_uid, project_key from " ~ ref('int_sprints_unified') ~ " " ~ tenant_filter() ~ ")",
-            "(select tenant_id, person_id, primary_project_key from " ~ ref('int_people') ~ " " ~ tenant_filter() ~ ")"
+            "(select tenant_id, sprint_uid, project_key from " ~ ref('int_sprints_unified')
+            ~ " where true " ~ and_tenant() ~ " " ~ and_inputs_changed() ~ ")",
+            "(select tenant_id, person_id, primary_project_key from " ~ ref('int_people')
+            ~ " where true " ~ and_tenant() ~ " " ~ and_inputs_changed() ~ ")"
         ) ~ "),"
         ~ " completion as (select tenant_id, sprint_uid, person_id,"
         ~ " count(*) as items_completed, coalesce(sum(points_at_end), 0)::numeric(12, 2) as points_completed"
@@ -420,7 +537,7 @@
         ~ " select coalesce(computed.tenant_id, built.tenant_id) as tenant_id,"
         ~ " coalesce(computed.sprint_uid, built.sprint_uid) as sprint_uid"
         ~ " from computed"
-        ~ " full join (select * from " ~ this ~ " " ~ tenant_filter() ~ ") as built"
+        ~ " full join (select * from " ~ this ~ " where true " ~ and_tenant() ~ " " ~ and_inputs_changed() ~ ") as built"
         ~ " on built.tenant_id = computed.tenant_id and built.sprint_uid = computed.sprint_uid"
         ~ " and built.person_id = computed.person_id"
         ~ " where (computed.is_assignee, computed.is_project_member, computed.items_completed,"

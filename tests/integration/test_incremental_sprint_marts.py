@@ -51,6 +51,8 @@ class Builds:
     inserted: dict[str, int]
     inserted_by_rebuild: dict[str, int]
     git_loaded_at: list[dict[str, datetime]]
+    #: int_people's rows of the tenants after the incremental build and after the rebuild
+    people: tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]
 
 
 def rows_of(db_url: str, mart: str) -> set[tuple[Any, ...]]:
@@ -119,10 +121,12 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         as_of = WORLD_DAY + timedelta(days=2)
         inserted = build(as_of)
         incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+        people = tenant_rows(db_url, "intermediate.int_people", TENANTS)
         watermarks.append(git_watermarks(db_url))
         inserted_by_rebuild = build(as_of, rebuild=True)
         rebuilt = {mart: rows_of(db_url, mart) for mart in MARTS}
-        yield Builds(before, incremental, rebuilt, inserted, inserted_by_rebuild, watermarks)
+        people_rebuilt = tenant_rows(db_url, "intermediate.int_people", TENANTS)
+        yield Builds(before, incremental, rebuilt, inserted, inserted_by_rebuild, watermarks, (people, people_rebuilt))
     finally:
         server.stop()
 
@@ -154,6 +158,67 @@ def test_the_git_watermark_moved_with_the_day_s_git_load(builds: Builds) -> None
     first, second = builds.git_loaded_at
     for tenant in TENANTS:
         assert first[tenant] is not None and second[tenant] > first[tenant], tenant
+
+
+def test_people_built_incrementally_equal_a_rebuild(builds: Builds) -> None:
+    incremental, rebuilt = builds.people
+    assert {row[0] for row in incremental} == set(TENANTS)
+    assert incremental == rebuilt
+
+
+def test_people_are_derived_anew_only_for_a_tenant_loaded_since(builds: Builds, db_url: str) -> None:
+    # int_people derives a tenant anew when a load of it completed since (its loads_version):
+    # with its rows spoiled, a new load of the Azure tenant restores its rows, while the Jira
+    # tenant, not loaded since, keeps what it has.
+    people, loads = "intermediate.int_people", f"raw_azure_boards__{AZURE}._dlt_loads"
+    as_of = (WORLD_DAY + timedelta(days=2)).isoformat()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"update {people} set display_name = 'stale' where tenant_id = any(%s)", [list(TENANTS)])
+        conn.execute(
+            f"insert into {loads} (load_id, schema_name, status, inserted_at)"
+            f" select (max(load_id)::numeric + 1)::text, max(schema_name), 0, now() from {loads}"
+        )
+    try:
+        run_dbt(["run", "--select", "int_people", "--vars", json.dumps({"as_of": as_of})])
+        stale = dict(
+            query(
+                db_url,
+                f"select tenant_id, bool_and(display_name = 'stale') from {people}"
+                " where tenant_id = any(%s) group by tenant_id",
+                list(TENANTS),
+            )
+        )
+        assert stale == {JIRA: True, AZURE: False}
+        # (its rows but their fingerprint, the last column, are the rebuild's)
+        restored = {row[:-1] for row in tenant_rows(db_url, people, [AZURE])}
+        assert restored == {row[:-1] for row in builds.people[1] if row[0] == AZURE}
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(f"delete from {loads} where load_id = (select max(load_id) from {loads})")
+        run_dbt(["run", "--select", "int_people", "--vars", json.dumps({"as_of": as_of, "rebuild": True})])
+
+
+def test_dmt_figures_follow_a_change_that_loads_nothing(builds: Builds, db_url: str) -> None:
+    # A project's coverage threshold (control.projects) changes DMT verdicts without a load: the
+    # marts recompute the figures of a tenant whose DMT assessments moved (inputs_version).
+    as_of = WORLD_DAY + timedelta(days=2)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into control.projects (tenant_id, key, name, dmt_coverage_threshold)"
+            " select distinct tenant_id, project_key, project_key, 0 from marts.fct_sprints"
+            " where tenant_id = %s and project_key is not null",
+            [AZURE],
+        )
+    try:
+        build(as_of)
+        incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+        build(as_of, rebuild=True)
+        for mart in MARTS:
+            assert incremental[mart] == rows_of(db_url, mart), mart
+        assert incremental["fct_sprints"] != builds.rebuilt["fct_sprints"]
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("delete from control.projects where tenant_id = %s", [AZURE])
 
 
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, db_url: str) -> None:

@@ -3,16 +3,25 @@
     login (GitHub's through the email its commits carry, see stg_github__users). Anyone who
     appears only as an assignee, reporter or pull-request author is a person too.
     primary_project_key is the project where they were assigned the most work items: the best
-    proxy the tools give for their team. -#}
-{{ per_tenant_table(key=['tenant_id', 'person_id']) }}
+    proxy the tools give for their team.
+    Built incrementally by changed tenants (macros/incremental_tenants.sql): a build derives anew
+    only the tenants loaded since the last (loads_version). -#}
+{{ per_tenant_loads_table(
+    key=['tenant_id', 'person_id'],
+    source_types=['jira', 'clickup', 'azure_boards', 'github', 'azure_devops_git']
+) }}
 
 with
+
+loads_versions as (
+    {{ loads_versions() }}
+),
 
 accounts as (
     {%- for tool in ['jira', 'clickup', 'azure_boards', 'github'] %}
     select tenant_id, source_system, user_id, email, display_name
     from {{ ref('stg_' ~ tool ~ '__users') }}
-    where email is not null {{ and_tenant() }}
+    where email is not null {{ and_tenant() }} {{ and_tenant_in_batch() }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
@@ -20,17 +29,17 @@ accounts as (
 items as (
     select tenant_id, assignee_email, reporter_email, project_key
     from {{ ref('int_work_items__unioned') }}
-    {{ tenant_filter() }}
+    where true {{ and_tenant() }} {{ and_tenant_in_batch() }}
 ),
 
 pull_request_authors as (
     select tenant_id, author_email as email
     from {{ ref('stg_azure_devops_git__pull_requests') }}
-    where author_email is not null {{ and_tenant() }}
+    where author_email is not null {{ and_tenant() }} {{ and_tenant_in_batch() }}
     union all
     select tenant_id, reviewer_email as email
     from {{ ref('stg_azure_devops_git__reviews') }}
-    where reviewer_email is not null {{ and_tenant() }}
+    where reviewer_email is not null {{ and_tenant() }} {{ and_tenant_in_batch() }}
 ),
 
 emails as (
@@ -85,9 +94,12 @@ select
     named.clickup_user_id,
     named.azure_user_id,
     named.source_systems,
-    assignments.project_key as primary_project_key
+    assignments.project_key as primary_project_key,
+    loads_versions.loads_version
 from emails
 left join named
     on named.tenant_id = emails.tenant_id and named.email = emails.email
 left join assignments
     on assignments.tenant_id = emails.tenant_id and assignments.email = emails.email and assignments.rank = 1
+left join loads_versions
+    on loads_versions.tenant_id = emails.tenant_id

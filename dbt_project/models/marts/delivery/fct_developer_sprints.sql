@@ -18,12 +18,16 @@
     every person's row of the sprints whose window, members, completed work, defects, DMT
     figures or git data changed since the mart last built them, and a tenant whole when its
     people's identities changed (people_version). -#}
-{{ per_sprint_table(changed='fct_developer_sprints_changed') }}
+{{ per_sprint_table(changed='fct_developer_sprints_changed', per_person=true) }}
 
 with
 
 git_watermarks as (
     {{ git_watermarks() }}
+),
+
+inputs_versions as (
+    {{ inputs_versions() }}
 ),
 
 people_versions as (
@@ -303,7 +307,8 @@ select
     sprints.start_at,
     sprints.window_end_at,
     git_watermarks.loaded_at as git_loaded_at,
-    people_versions.people_version
+    people_versions.people_version,
+    inputs_versions.inputs_version
 from members
 inner join sprints
     on sprints.tenant_id = members.tenant_id and sprints.sprint_uid = members.sprint_uid
@@ -339,3 +344,5 @@ left join git_watermarks
     on git_watermarks.tenant_id = members.tenant_id
 left join people_versions
     on people_versions.tenant_id = members.tenant_id
+left join inputs_versions
+    on inputs_versions.tenant_id = members.tenant_id
