@@ -8,9 +8,9 @@
     table of their own, intermediate.pull_request_builds (model, tenant_id): the newest raw
     load the model's last build saw when it began, the version of the lookups it read and,
     for a model that reads work items, the newest work item load it saw. A build:
-      1. (pre-hook) snapshots, in temporary tables of its session, every pull request's newest
-         raw load and the new watermarks, finds the pull requests loaded after the old
-         watermark (all of a tenant never built, or whose lookups changed; plus those its
+      1. (pre-hook) snapshots, in temporary tables of its session, the new watermarks (each
+         tenant's newest raw load as the build begins), finds the pull requests with a raw row
+         loaded after the old watermark (all of a tenant never built, or whose lookups changed; plus those its
          `also` macro names and those another model logged for it), then deletes their rows;
       2. (the model) builds the rows of exactly those pull requests;
       3. (post-hook) records the new watermarks.
@@ -116,19 +116,19 @@
         tenant_id text not null,
         pull_request_id text
     );
-    -- every pull request's newest raw load, as the build begins (one pass over the load ids)
+    -- the newest raw load of each tenant as the build begins (its new watermark)
     drop table if exists {{ pull_request_loads_relation() }};
     create temporary table {{ pull_request_loads_relation() }} as
-        select tenant_id, pull_request_id, max(loaded_at) as loaded_at
+        select tenant_id, max(loaded_at) as loaded_at
         from ({{ pull_request_loads(config.get('pull_request_tables')) }}) as loads
-        group by tenant_id, pull_request_id;
+        group by tenant_id;
     drop table if exists {{ pull_request_watermarks_relation() }};
     create temporary table {{ pull_request_watermarks_relation() }} as
         select
             loads.tenant_id,
-            max(loads.loaded_at) as loaded_at,
+            loads.loaded_at,
             {% if lookups %}lookups.lookups_version{% else %}null::text{% endif %} as lookups_version,
-            {% if config.get('reads_items') %}max(items.loaded_at){% else %}null::timestamptz{% endif %} as items_loaded_at
+            {% if config.get('reads_items') %}items.loaded_at{% else %}null::timestamptz{% endif %} as items_loaded_at
         from {{ pull_request_loads_relation() }} as loads
         {%- if lookups %}
         left join ({{ context[lookups]() }}) as lookups
@@ -142,13 +142,14 @@
             group by tenant_id
         ) as items
             on items.tenant_id = loads.tenant_id
-        {%- endif %}
-        group by loads.tenant_id{% if lookups %}, lookups.lookups_version{% endif %};
+        {%- endif %};
     {%- if is_incremental() %}
+    -- the pull requests with a row loaded since (every one of a tenant not built yet, whose
+    -- lookups changed, or that another model logged whole for this one)
     drop table if exists {{ changed_pull_requests_relation() }};
     create temporary table {{ changed_pull_requests_relation() }} as
-        select loads.tenant_id, loads.pull_request_id
-        from {{ pull_request_loads_relation() }} as loads
+        select distinct loads.tenant_id, loads.pull_request_id
+        from ({{ pull_request_loads(config.get('pull_request_tables')) }}) as loads
         inner join {{ pull_request_watermarks_relation() }} as current
             on current.tenant_id = loads.tenant_id
         left join {{ pull_request_builds_relation() }} as built
@@ -156,16 +157,16 @@
         where built.loaded_at is null
             or loads.loaded_at > built.loaded_at
             or current.lookups_version is distinct from built.lookups_version
+            or loads.tenant_id in (
+                select tenant_id from {{ pull_request_changes_relation() }}
+                where consumer = '{{ this.name }}' and pull_request_id is null
+            )
             or {{ var('rebuild', false) }};
     create unique index on {{ changed_pull_requests_relation() }} (tenant_id, pull_request_id);
-    -- the pull requests another model logged for this one (null: the tenant whole)
+    -- the pull requests another model logged for this one
     insert into {{ changed_pull_requests_relation() }} (tenant_id, pull_request_id)
-    select loads.tenant_id, loads.pull_request_id
-    from {{ pull_request_loads_relation() }} as loads
-    inner join {{ pull_request_changes_relation() }} as logged
-        on logged.tenant_id = loads.tenant_id
-        and (logged.pull_request_id is null or logged.pull_request_id = loads.pull_request_id)
-    where logged.consumer = '{{ this.name }}'
+    select distinct tenant_id, pull_request_id from {{ pull_request_changes_relation() }}
+    where consumer = '{{ this.name }}' and pull_request_id is not null {{ and_tenant() }}
     on conflict do nothing;
     delete from {{ pull_request_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }};
     {% if also %}{{ context[also]() }};{% endif %}
