@@ -28,6 +28,8 @@
         intermediate.pull_request_changes, for int_pull_requests_unified, which takes (deletes)
         its entries in its own build's transaction (so entries wait for it if it is not built).
         A build in full logs each tenant whole (pull_request_id null).
+      - fct_pull_requests reads only int_pull_requests_unified, which logs its rebuilt pull
+        requests for it likewise (and a tenant whole when its raw data is gone).
     A tenant whose raw git data is gone loses its rows. A pull request or work item deleted
     from the raw tables keeps its rows (dlt's merge never deletes): var rebuild=true rebuilds
     every pull request of the partition. After changing a model's logic, rebuild it with
@@ -175,7 +177,14 @@
     insert into {{ pull_request_changes_relation() }} (consumer, tenant_id, pull_request_id)
     select '{{ consumer }}', tenant_id, pull_request_id from {{ changed_pull_requests_relation() }};
     {%- endfor %}
-    -- A tenant whose raw data is gone (offboarded) keeps no rows.
+    -- A tenant whose raw data is gone (offboarded) keeps no rows (nor its readers).
+    {%- for consumer in config.get('logs_for') %}
+    insert into {{ pull_request_changes_relation() }} (consumer, tenant_id, pull_request_id)
+    select distinct '{{ consumer }}', built.tenant_id, null::text from {{ this }} as built
+    where not exists (
+        select from {{ pull_request_watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id
+    ) {{ and_tenant('built') }};
+    {%- endfor %}
     delete from {{ this }} as built
     where not exists (
         select from {{ pull_request_watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id
@@ -254,4 +263,58 @@
         ~ " inner join pg_temp.changed_work_items__" ~ this.name ~ " as items"
         ~ " on items.tenant_id = linked.tenant_id and items.work_item_uid = linked.work_item_uid"
     ) }}
+{%- endmacro %}
+
+{#- Marts that follow int_pull_requests_unified pull request by pull request (fct_pull_requests):
+    its build logs every pull request it rebuilt (and a tenant whole when it was built in full
+    or the tenant's raw data is gone) in intermediate.pull_request_changes; such a mart takes
+    (deletes) its entries in its own build's transaction, deletes those pull requests' rows and
+    selects them again. -#}
+
+{% macro per_logged_pull_request_table() -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ replace_logged_pull_requests() }}"
+    ) }}
+{%- endmacro %}
+
+{% macro logged_tenants_relation() -%}
+    pg_temp.logged_tenants__{{ this.name }}
+{%- endmacro %}
+
+{% macro replace_logged_pull_requests() -%}
+    create table if not exists {{ pull_request_changes_relation() }} (
+        consumer text not null,
+        tenant_id text not null,
+        pull_request_id text
+    );
+    {%- if is_incremental() %}
+    drop table if exists {{ logged_tenants_relation() }};
+    create temporary table {{ logged_tenants_relation() }} as
+        select distinct tenant_id from {{ pull_request_changes_relation() }}
+        where consumer = '{{ this.name }}' and pull_request_id is null {{ and_tenant() }};
+    drop table if exists {{ changed_pull_requests_relation() }};
+    create temporary table {{ changed_pull_requests_relation() }} as
+        select tenant_id, pull_request_id from {{ pull_request_changes_relation() }}
+        where consumer = '{{ this.name }}' and pull_request_id is not null {{ and_tenant() }}
+        union
+        select pull_requests.tenant_id, pull_requests.pull_request_id
+        from {{ ref('int_pull_requests_unified') }} as pull_requests
+        inner join {{ logged_tenants_relation() }} as whole
+            on whole.tenant_id = pull_requests.tenant_id;
+    analyze {{ changed_pull_requests_relation() }};
+    delete from {{ pull_request_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }};
+    -- a tenant int_pull_requests_unified no longer has (offboarded) keeps no rows
+    delete from {{ this }} as built
+    where not exists (
+        select from {{ ref('int_pull_requests_unified') }} as source where source.tenant_id = built.tenant_id
+    ) {{ and_tenant('built') }};
+    delete from {{ this }} where tenant_id in (select tenant_id from {{ logged_tenants_relation() }});
+    delete from {{ this }} as built
+    using {{ changed_pull_requests_relation() }} as changed
+    where built.tenant_id = changed.tenant_id and built.pull_request_id = changed.pull_request_id
+    {%- else %}
+    delete from {{ pull_request_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }}
+    {%- endif -%}
 {%- endmacro %}
