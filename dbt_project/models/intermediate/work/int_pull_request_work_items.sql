@@ -3,42 +3,28 @@
     description as their tracker spells them: a Jira key (PLAT-12, plat-12 in a branch), a
     ClickUp task id (CU-86b1x2y3z, or its custom id), an Azure Boards mention (AB#123, ab-123 in
     a branch); Azure DevOps also links work items to pull requests itself (found_in
-    'tool_link'). A candidate counts only if it names a work item of the same tenant. -#}
-{{ per_tenant_table(key=['tenant_id', 'pull_request_id', 'work_item_uid']) }}
+    'tool_link'). A candidate counts only if it names a work item of the same tenant. The
+    references are read from int_pull_request_refs. Built per pull request
+    (macros/incremental_pull_requests.sql): a pull request is rebuilt when its row or its
+    Azure links were loaded, or a work item it names, tool-links or was linked to was. -#}
+{{ per_pull_request_table(
+    tables=['pull_requests', 'pull_request_work_items'], key=['work_item_uid'],
+    also='pull_request_work_items_also', reads_items=true, logs_for=['int_pull_requests_unified']
+) }}
 
 with
 
-pull_requests as (
-    select tenant_id, pull_request_id, title, head_branch, description
-    from {{ ref('int_pull_requests__unioned') }}
-    {{ tenant_filter() }}
+candidates as (
+    -- the references in the pull requests' title, branch and description
+    select tenant_id, pull_request_id, found_in, priority, kind, ref
+    from {{ ref('int_pull_request_refs') }}
+    where true {{ and_pull_request_in_batch() }}
 ),
 
 items as (
     select tenant_id, work_item_uid, source_system, lower(work_item_id) as work_item_id, lower(work_item_key) as work_item_key
     from {{ ref('int_work_items__unioned') }}
     {{ tenant_filter() }}
-),
-
-texts as (
-    select tenant_id, pull_request_id, 'title'::text as found_in, 1 as priority, lower(title) as body
-    from pull_requests where title is not null
-    union all
-    select tenant_id, pull_request_id, 'branch', 2, lower(head_branch) from pull_requests where head_branch is not null
-    union all
-    select tenant_id, pull_request_id, 'description', 3, lower(description) from pull_requests where description is not null
-),
-
-candidates as (
-    -- Keys such as plat-12 (Jira keys, ClickUp custom ids) and ClickUp's cu-<task id>.
-    select texts.tenant_id, texts.pull_request_id, texts.found_in, texts.priority, 'key' as kind, found.match[1] as ref
-    from texts
-    cross join lateral regexp_matches(texts.body, '(?:^|[^a-z0-9])([a-z][a-z0-9_]*-[0-9a-z]+)', 'g') as found(match)
-    union all
-    -- Azure Boards mentions: ab#123, or ab-123 where # cannot be written (branches).
-    select texts.tenant_id, texts.pull_request_id, texts.found_in, texts.priority, 'azure' as kind, found.match[1]
-    from texts
-    cross join lateral regexp_matches(texts.body, '(?:^|[^a-z0-9])ab[#-]([0-9]+)', 'g') as found(match)
 ),
 
 mentioned as (
@@ -66,7 +52,7 @@ tool_links as (
     from {{ ref('stg_azure_devops_git__pull_request_work_items') }} as links
     inner join items
         on items.tenant_id = links.tenant_id and items.work_item_uid = 'azure_boards:' || links.work_item_id
-    {{ tenant_filter('links') }}
+    where true {{ and_pull_request_in_batch('links') }}
 ),
 
 links as (

@@ -3,14 +3,23 @@
 
     Reviews by the author themselves do not count. first_review_at is the first review by
     someone else, whatever its verdict; a pull request is reviewed if it has one, and merged
-    without review if it was merged before any (GitHub and Azure alike). -#}
-{{ per_tenant_table(key=['tenant_id', 'pull_request_id']) }}
+    without review if it was merged before any (GitHub and Azure alike).
+
+    Built per pull request (macros/incremental_pull_requests.sql): a pull request is rebuilt
+    when any of its raw rows was loaded, when int_pull_request_work_items rebuilt it (its links
+    or their items' keys may have changed), and a tenant whole when its GitHub login → email
+    mapping changed. -#}
+-- depends_on: {{ ref('stg_github__users') }}
+{{ per_pull_request_table(
+    tables=['pull_requests', 'reviews', 'reviewers', 'commits', 'pull_request_work_items'],
+    lookups='github_user_lookups', logs_for=['fct_pull_requests']
+) }}
 
 with
 
 pull_requests as (
     select * from {{ ref('int_pull_requests__unioned') }}
-    {{ tenant_filter() }}
+    where true {{ and_pull_request_in_batch() }}
 ),
 
 reviews as (
@@ -50,7 +59,7 @@ links as (
     from {{ ref('int_pull_request_work_items') }} as links
     inner join {{ ref('int_work_items__unioned') }} as items
         on items.tenant_id = links.tenant_id and items.work_item_uid = links.work_item_uid
-    {{ tenant_filter('links') }}
+    where true {{ and_pull_request_in_batch('links') }}
     group by links.tenant_id, links.pull_request_id
 )
 

@@ -1,13 +1,15 @@
 -- One row per pull request of any git host (GitHub, Azure DevOps Git) with its review timeline,
 -- as int_pull_requests_unified has it: a review counts when it was submitted (not pending) by
 -- someone other than the author; merged without review means merged before any such review.
-{{ config(unique_key=['tenant_id', 'pull_request_id']) }}
+-- Built per pull request: the ones int_pull_requests_unified rebuilt since this mart last ran
+-- (it logs them: macros/incremental_pull_requests.sql).
+{{ per_logged_pull_request_table() }}
 
 with
 
 pull_requests as (
     select * from {{ ref('int_pull_requests_unified') }}
-    {{ tenant_filter() }}
+    where true {{ and_pull_request_in_batch() }}
 ),
 
 final as (
