@@ -41,13 +41,21 @@
     }) }}
 {%- endmacro %}
 
-{% macro per_agent_run_table(loaded, also=none, logs_changes=false) -%}
+{% macro per_agent_run_table(loaded, also=none, logs_changes=false, versions=none, primary_key=false) -%}
     {#- Config of a per-run model. `loaded`: the name of a macro that selects (tenant_id,
         agent_run_id, loaded_at) of every candidate row (a run may appear more than once);
         `also`: the name of a macro of statements that add runs to rebuild to
         {{ changed_runs_relation() }}; `logs_changes`: record the groups of the runs rebuilt
-        for the aggregates (fct_agent_runs). The pre-hook deletes what is rebuilt; the model
+        for the aggregates (fct_agent_runs); `versions`: the name of a macro giving, per tenant,
+        the version of what else the rows read (macros/agent_run_versions.sql), which `also`
+        compares rows for only where it moved; `primary_key`: the model's contract declares the
+        primary key (tenant_id, agent_run_id), otherwise a unique index on it is made. Either
+        way the database refuses a duplicate run, which a test would have to find by reading
+        the whole table after every build. The pre-hook deletes what is rebuilt; the model
         appends it. -#}
+    {%- set post_hooks = [] -%}
+    {%- if logs_changes %}{% do post_hooks.append("{{ log_new_run_groups() }}") %}{% endif -%}
+    {%- if versions %}{% do post_hooks.append("{{ record_built_run_versions() }}") %}{% endif -%}
     {%- set settings = {
         'materialized': 'incremental',
         'incremental_strategy': 'append',
@@ -55,9 +63,10 @@
         'runs_loaded': loaded,
         'rebuild_also': also,
         'logs_changes': logs_changes,
-        'indexes': [{'columns': ['tenant_id', 'agent_run_id']}],
+        'run_versions': versions,
+        'indexes': [] if primary_key else [{'columns': ['tenant_id', 'agent_run_id'], 'unique': true}],
     } -%}
-    {%- if logs_changes %}{% do settings.update({'post_hook': "{{ log_new_run_groups() }}"}) %}{% endif -%}
+    {%- if post_hooks %}{% do settings.update({'post_hook': post_hooks}) %}{% endif -%}
     {{ config(**settings) }}
 {%- endmacro %}
 
@@ -99,6 +108,7 @@
     {%- if is_incremental() -%}
     {%- set loaded = context[config.get('runs_loaded')]() -%}
     {%- set also = config.get('rebuild_also') -%}
+    {%- set versions = config.get('run_versions') -%}
     drop table if exists {{ run_watermarks_relation() }};
     create temporary table {{ run_watermarks_relation() }} as
         select loaded.tenant_id, max(loaded.loaded_at) as loaded_at
@@ -119,7 +129,9 @@
         where (built.loaded_at is null or loaded.loaded_at > built.loaded_at or {{ var('rebuild', false) }})
             {{ and_tenant('loaded') }};
     create unique index on {{ changed_runs_relation() }} (tenant_id, agent_run_id);
+    {% if versions %}{{ snapshot_run_versions(versions) }};{% endif %}
     {% if also %}{{ context[also]() }};{% endif %}
+    {% if versions %}{{ record_run_versions("select tenant_id, version from " ~ current_versions_relation()) }};{% endif %}
     analyze {{ changed_runs_relation() }};
     {%- if logs_changes %}
     -- the groups the deleted runs leave (their old day and month), for the aggregates
@@ -210,11 +222,13 @@
 
 {% macro agent_runs_also() -%}
     {#- int_agent_runs rebuilds, besides the loaded runs, every run of a tenant priced with
-        another version of model_prices (a price corrected: history is re-priced). -#}
+        another version of model_prices (a price corrected: history is re-priced). Only the
+        tenants whose recorded version moved are looked at (int_agent_runs_versions). -#}
     {{ add_changed_runs(
         "select loaded.tenant_id, loaded.agent_run_id from (" ~ agent_runs_loaded() ~ ") as loaded"
-        ~ " where loaded.tenant_id in (select tenant_id from " ~ this ~ " where true " ~ and_tenant()
-        ~ " group by tenant_id having bool_or(prices_version is distinct from " ~ prices_version() ~ "))"
+        ~ " where loaded.tenant_id in (select built.tenant_id from " ~ this ~ " as built where true " ~ and_tenant('built')
+        ~ " " ~ and_tenant_version_changed('built')
+        ~ " group by built.tenant_id having bool_or(built.prices_version is distinct from " ~ prices_version() ~ "))"
     ) }}
 {%- endmacro %}
 
@@ -237,7 +251,9 @@
 {% macro fct_agent_runs_also() -%}
     {#- fct_agent_runs rebuilds, besides the loaded runs, those int_agent_runs re-priced, and
         those whose team or local day control now gives otherwise (a team added or renamed, a
-        tenant's time zone changed). -#}
+        tenant's time zone changed). Only the tenants whose recorded version (their teams, time
+        zone and the prices int_agent_runs recorded: fct_agent_runs_versions) moved are looked
+        at. -#}
     {{ add_changed_runs(
         "select built.tenant_id, built.agent_run_id from " ~ this ~ " as built"
         ~ " inner join " ~ ref('int_agent_runs') ~ " as runs"
@@ -245,21 +261,23 @@
         ~ " where (runs.cost_usd, runs.input_cost_usd, runs.output_cost_usd, runs.cache_read_cost_usd,"
         ~ " runs.cache_write_cost_usd, runs.cost_source) is distinct from (built.cost_usd, built.input_cost_usd,"
         ~ " built.output_cost_usd, built.cache_read_cost_usd, built.cache_write_cost_usd, built.cost_source) "
-        ~ and_tenant('built')
+        ~ and_tenant('built') ~ " " ~ and_tenant_version_changed('built')
     ) }};
     {{ add_changed_runs(
         "select built.tenant_id, built.agent_run_id from " ~ this ~ " as built"
         ~ " inner join (select names.tenant_id, names.team_name, matched.team_id"
-        ~ " from (select distinct tenant_id, team_name from " ~ this ~ " where team_name is not null " ~ and_tenant() ~ ") as names"
+        ~ " from (select distinct tenant_id, team_name from " ~ this ~ " as named where team_name is not null "
+        ~ and_tenant('named') ~ " " ~ and_tenant_version_changed('named') ~ ") as names"
         ~ " left join lateral (" ~ matched_team(source('control', 'teams'), 'names') ~ ") as matched on true) as current"
         ~ " on current.tenant_id = built.tenant_id and current.team_name = built.team_name"
-        ~ " where current.team_id is distinct from built.team_id " ~ and_tenant('built')
+        ~ " where current.team_id is distinct from built.team_id " ~ and_tenant('built') ~ " " ~ and_tenant_version_changed('built')
     ) }};
     {{ add_changed_runs(
         "select built.tenant_id, built.agent_run_id from " ~ this ~ " as built"
         ~ " left join " ~ source('control', 'tenants') ~ " as tenants on tenants.slug = built.tenant_id"
         ~ " where built.run_date is distinct from"
-        ~ " (coalesce(built.started_at, built.updated_at) at time zone tenants.timezone)::date " ~ and_tenant('built')
+        ~ " (coalesce(built.started_at, built.updated_at) at time zone tenants.timezone)::date "
+        ~ and_tenant('built') ~ " " ~ and_tenant_version_changed('built')
     ) }}
 {%- endmacro %}
 
