@@ -6,7 +6,7 @@
     the days and months those runs left and entered for the usage aggregates. -#}
 {{ per_agent_run_table(
     loaded='fct_agent_runs_loaded', also='fct_agent_runs_also', logs_changes=true,
-    versions='fct_agent_runs_versions', primary_key=true
+    versions='fct_agent_runs_versions', primary_key=true, watermarks='fct_agent_runs_watermarks'
 ) }}
 
 with
