@@ -418,10 +418,13 @@
     {%- endif %};
     create unique index on {{ changed_groups_relation() }} (tenant_id, group_key);
     analyze {{ changed_groups_relation() }};
-    -- A tenant without runs any more (offboarded) keeps no rows.
+    -- A tenant without runs any more (offboarded) keeps no rows (its tenants and their runs
+    -- looked up by index, one probe each).
     delete from {{ this }} as built
-    where not exists (select from {{ runs }} as runs where runs.tenant_id = built.tenant_id)
-        {{ and_tenant('built') }};
+    where built.tenant_id in (
+        select held.tenant_id from ({{ tenant_maxima(this, group_column) }}) as held
+        where not exists (select from {{ runs }} as runs where runs.tenant_id = held.tenant_id)
+    );
     delete from {{ this }} as built
     using {{ changed_groups_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.{{ group_column }} = changed.group_key
