@@ -5,7 +5,8 @@
     run, only for the runs loaded since they last ran. Each row carries source_loaded_at: its
     run's newest load (a raw row's load, or, for a Claude Code run, the newest event of the
     prompt), capped at the newest load the build saw when it began; a tenant's watermark is the
-    model's largest source_loaded_at. A build:
+    model's largest source_loaded_at (read from an index on (tenant_id, source_loaded_at): one
+    probe per tenant, tenant_maxima). A build:
       1. (pre-hook) snapshots, in temporary tables of its session, the runs of its partition
          loaded after the watermark (plus any its `also` macro names) and the new watermark,
          then deletes those runs' rows;
@@ -41,13 +42,24 @@
     }) }}
 {%- endmacro %}
 
-{% macro per_agent_run_table(loaded, also=none, logs_changes=false) -%}
+{% macro per_agent_run_table(loaded, also=none, logs_changes=false, versions=none, primary_key=false, watermarks=none) -%}
     {#- Config of a per-run model. `loaded`: the name of a macro that selects (tenant_id,
         agent_run_id, loaded_at) of every candidate row (a run may appear more than once);
         `also`: the name of a macro of statements that add runs to rebuild to
         {{ changed_runs_relation() }}; `logs_changes`: record the groups of the runs rebuilt
-        for the aggregates (fct_agent_runs). The pre-hook deletes what is rebuilt; the model
-        appends it. -#}
+        for the aggregates (fct_agent_runs); `versions`: the name of a macro giving, per tenant,
+        the version of what else the rows read (macros/agent_run_versions.sql), which `also`
+        compares rows for only where it moved; `primary_key`: the model's contract declares the
+        primary key (tenant_id, agent_run_id), otherwise a unique index on it is made. Either
+        way the database refuses a duplicate run, which a test would have to find by reading
+        the whole table after every build; `watermarks`: the name of a macro selecting
+        (tenant_id, loaded_at), each tenant's newest load of `loaded` (default: its max, a pass
+        over `loaded`). An index on (tenant_id, source_loaded_at) gives each tenant's watermark
+        (tenant_maxima) and, where `loaded` reads a per-run model, its newer runs, without a
+        pass over the table. The pre-hook deletes what is rebuilt; the model appends it. -#}
+    {%- set post_hooks = [] -%}
+    {%- if logs_changes %}{% do post_hooks.append("{{ log_new_run_groups() }}") %}{% endif -%}
+    {%- if versions %}{% do post_hooks.append("{{ record_built_run_versions() }}") %}{% endif -%}
     {%- set settings = {
         'materialized': 'incremental',
         'incremental_strategy': 'append',
@@ -55,9 +67,12 @@
         'runs_loaded': loaded,
         'rebuild_also': also,
         'logs_changes': logs_changes,
-        'indexes': [{'columns': ['tenant_id', 'agent_run_id']}],
+        'run_versions': versions,
+        'runs_watermarks': watermarks,
+        'indexes': ([] if primary_key else [{'columns': ['tenant_id', 'agent_run_id'], 'unique': true}])
+            + [{'columns': ['tenant_id', 'source_loaded_at']}],
     } -%}
-    {%- if logs_changes %}{% do settings.update({'post_hook': "{{ log_new_run_groups() }}"}) %}{% endif -%}
+    {%- if post_hooks %}{% do settings.update({'post_hook': post_hooks}) %}{% endif -%}
     {{ config(**settings) }}
 {%- endmacro %}
 
@@ -67,6 +82,44 @@
 
 {% macro run_watermarks_relation() -%}
     pg_temp.run_watermarks__{{ this.name }}
+{%- endmacro %}
+
+{% macro run_built_relation() -%}
+    pg_temp.run_built__{{ this.name }}
+{%- endmacro %}
+
+{% macro gone_tenants_relation() -%}
+    pg_temp.gone_tenants__{{ this.name }}
+{%- endmacro %}
+
+{% macro tenant_maxima(relation, column) -%}
+    {#- Per tenant of the partition holding rows of `relation`, the largest `column`: with an
+        index on (tenant_id, column), one index probe per tenant (a loose index scan) instead
+        of a pass over the table. -#}
+    {%- if var('tenant_id') is not none -%}
+    select tenant_id, max({{ column }}) as loaded_at
+    from {{ relation }}
+    {{ tenant_filter() }}
+    group by tenant_id
+    {%- else -%}
+    with recursive tenants (tenant_id) as (
+        (select tenant_id from {{ relation }} where tenant_id is not null order by tenant_id limit 1)
+        union all
+        select (
+            select later.tenant_id from {{ relation }} as later
+            where later.tenant_id > tenants.tenant_id
+            order by later.tenant_id
+            limit 1
+        )
+        from tenants
+        where tenants.tenant_id is not null
+    )
+    select tenants.tenant_id, (
+        select max(held.{{ column }}) from {{ relation }} as held where held.tenant_id = tenants.tenant_id
+    ) as loaded_at
+    from tenants
+    where tenants.tenant_id is not null
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro run_changes_relation() -%}
@@ -99,40 +152,71 @@
     {%- if is_incremental() -%}
     {%- set loaded = context[config.get('runs_loaded')]() -%}
     {%- set also = config.get('rebuild_also') -%}
+    {%- set versions = config.get('run_versions') -%}
+    {%- set watermarks = config.get('runs_watermarks') -%}
+    -- per tenant, the newest load the model holds (its watermark) and the newest it reads now
+    drop table if exists {{ run_built_relation() }};
+    create temporary table {{ run_built_relation() }} as
+        {{ tenant_maxima(this, 'source_loaded_at') }};
+    analyze {{ run_built_relation() }};
     drop table if exists {{ run_watermarks_relation() }};
     create temporary table {{ run_watermarks_relation() }} as
+    {%- if watermarks %}
+        {{ context[watermarks]() }};
+    {%- else %}
         select loaded.tenant_id, max(loaded.loaded_at) as loaded_at
         from ({{ loaded }}) as loaded
         where true {{ and_tenant('loaded') }}
         group by loaded.tenant_id;
+    {%- endif %}
+    analyze {{ run_watermarks_relation() }};
     drop table if exists {{ changed_runs_relation() }};
     create temporary table {{ changed_runs_relation() }} as
+        -- the runs loaded after the tenant's watermark, tenant by tenant (offset 0 keeps the
+        -- lateral a loop: an index range per tenant, or the tenant's own branch of a union)
         select distinct loaded.tenant_id, loaded.agent_run_id
+        from {{ run_built_relation() }} as built
+        cross join lateral (
+            select loaded.tenant_id, loaded.agent_run_id
+            from ({{ loaded }}) as loaded
+            where loaded.tenant_id = built.tenant_id
+                and (loaded.loaded_at > built.loaded_at or {{ var('rebuild', false) }})
+            offset 0
+        ) as loaded
+        union
+        -- every run of a tenant the model has no row (with a watermark) of yet
+        select loaded.tenant_id, loaded.agent_run_id
         from ({{ loaded }}) as loaded
-        left join (
-            select tenant_id, max(source_loaded_at) as loaded_at
-            from {{ this }}
-            {{ tenant_filter() }}
-            group by tenant_id
-        ) as built
-            on built.tenant_id = loaded.tenant_id
-        where (built.loaded_at is null or loaded.loaded_at > built.loaded_at or {{ var('rebuild', false) }})
-            {{ and_tenant('loaded') }};
+        where loaded.tenant_id in (
+            select current.tenant_id from {{ run_watermarks_relation() }} as current
+            where not exists (
+                select from {{ run_built_relation() }} as built
+                where built.tenant_id = current.tenant_id and built.loaded_at is not null
+            )
+        ) {{ and_tenant('loaded') }};
+    -- the tenants the model holds whose raw data is gone (offboarded)
+    drop table if exists {{ gone_tenants_relation() }};
+    create temporary table {{ gone_tenants_relation() }} as
+        select built.tenant_id from {{ run_built_relation() }} as built
+        where not exists (select from {{ run_watermarks_relation() }} as current where current.tenant_id = built.tenant_id);
     create unique index on {{ changed_runs_relation() }} (tenant_id, agent_run_id);
+    {% if versions %}{{ snapshot_run_versions(versions) }};{% endif %}
     {% if also %}{{ context[also]() }};{% endif %}
+    {% if versions %}{{ record_run_versions("select tenant_id, version from " ~ current_versions_relation()) }};{% endif %}
     analyze {{ changed_runs_relation() }};
     {%- if logs_changes %}
     -- the groups the deleted runs leave (their old day and month), for the aggregates
     {{ log_run_groups(
         "select built.tenant_id, built.run_date, built.run_month from " ~ this ~ " as built"
-        ~ " where ((built.tenant_id, built.agent_run_id) in (select tenant_id, agent_run_id from " ~ changed_runs_relation() ~ ")"
-        ~ " or built.tenant_id not in (select tenant_id from " ~ run_watermarks_relation() ~ ")) " ~ and_tenant('built')
+        ~ " inner join " ~ changed_runs_relation() ~ " as changed"
+        ~ " on changed.tenant_id = built.tenant_id and changed.agent_run_id = built.agent_run_id"
+        ~ " union all select built.tenant_id, built.run_date, built.run_month from " ~ this ~ " as built"
+        ~ " where built.tenant_id in (select tenant_id from " ~ gone_tenants_relation() ~ ")"
     ) }};
     {%- endif %}
     -- A tenant whose raw data is gone (offboarded) keeps no rows.
     delete from {{ this }} as built
-    where not exists (select from {{ run_watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
-        {{ and_tenant('built') }};
+    where built.tenant_id in (select tenant_id from {{ gone_tenants_relation() }});
     delete from {{ this }} as built
     using {{ changed_runs_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.agent_run_id = changed.agent_run_id
@@ -210,16 +294,22 @@
 
 {% macro agent_runs_also() -%}
     {#- int_agent_runs rebuilds, besides the loaded runs, every run of a tenant priced with
-        another version of model_prices (a price corrected: history is re-priced). -#}
+        another version of model_prices (a price corrected: history is re-priced). Only the
+        tenants whose recorded version moved are looked at (int_agent_runs_versions). -#}
     {{ add_changed_runs(
         "select loaded.tenant_id, loaded.agent_run_id from (" ~ agent_runs_loaded() ~ ") as loaded"
-        ~ " where loaded.tenant_id in (select tenant_id from " ~ this ~ " where true " ~ and_tenant()
-        ~ " group by tenant_id having bool_or(prices_version is distinct from " ~ prices_version() ~ "))"
+        ~ " where loaded.tenant_id in (select built.tenant_id from " ~ this ~ " as built where true " ~ and_tenant('built')
+        ~ " " ~ and_tenant_version_changed('built')
+        ~ " group by built.tenant_id having bool_or(built.prices_version is distinct from " ~ prices_version() ~ "))"
     ) }}
 {%- endmacro %}
 
 {% macro fct_agent_runs_loaded() -%}
     select tenant_id, agent_run_id, source_loaded_at as loaded_at from {{ ref('int_agent_runs') }}
+{%- endmacro %}
+
+{% macro fct_agent_runs_watermarks() -%}
+    {{ tenant_maxima(ref('int_agent_runs'), 'source_loaded_at') }}
 {%- endmacro %}
 
 {% macro matched_team(teams_relation, alias) -%}
@@ -237,7 +327,9 @@
 {% macro fct_agent_runs_also() -%}
     {#- fct_agent_runs rebuilds, besides the loaded runs, those int_agent_runs re-priced, and
         those whose team or local day control now gives otherwise (a team added or renamed, a
-        tenant's time zone changed). -#}
+        tenant's time zone changed). Only the tenants whose recorded version (their teams, time
+        zone and the prices int_agent_runs recorded: fct_agent_runs_versions) moved are looked
+        at. -#}
     {{ add_changed_runs(
         "select built.tenant_id, built.agent_run_id from " ~ this ~ " as built"
         ~ " inner join " ~ ref('int_agent_runs') ~ " as runs"
@@ -245,21 +337,23 @@
         ~ " where (runs.cost_usd, runs.input_cost_usd, runs.output_cost_usd, runs.cache_read_cost_usd,"
         ~ " runs.cache_write_cost_usd, runs.cost_source) is distinct from (built.cost_usd, built.input_cost_usd,"
         ~ " built.output_cost_usd, built.cache_read_cost_usd, built.cache_write_cost_usd, built.cost_source) "
-        ~ and_tenant('built')
+        ~ and_tenant('built') ~ " " ~ and_tenant_version_changed('built')
     ) }};
     {{ add_changed_runs(
         "select built.tenant_id, built.agent_run_id from " ~ this ~ " as built"
         ~ " inner join (select names.tenant_id, names.team_name, matched.team_id"
-        ~ " from (select distinct tenant_id, team_name from " ~ this ~ " where team_name is not null " ~ and_tenant() ~ ") as names"
+        ~ " from (select distinct tenant_id, team_name from " ~ this ~ " as named where team_name is not null "
+        ~ and_tenant('named') ~ " " ~ and_tenant_version_changed('named') ~ ") as names"
         ~ " left join lateral (" ~ matched_team(source('control', 'teams'), 'names') ~ ") as matched on true) as current"
         ~ " on current.tenant_id = built.tenant_id and current.team_name = built.team_name"
-        ~ " where current.team_id is distinct from built.team_id " ~ and_tenant('built')
+        ~ " where current.team_id is distinct from built.team_id " ~ and_tenant('built') ~ " " ~ and_tenant_version_changed('built')
     ) }};
     {{ add_changed_runs(
         "select built.tenant_id, built.agent_run_id from " ~ this ~ " as built"
         ~ " left join " ~ source('control', 'tenants') ~ " as tenants on tenants.slug = built.tenant_id"
         ~ " where built.run_date is distinct from"
-        ~ " (coalesce(built.started_at, built.updated_at) at time zone tenants.timezone)::date " ~ and_tenant('built')
+        ~ " (coalesce(built.started_at, built.updated_at) at time zone tenants.timezone)::date "
+        ~ and_tenant('built') ~ " " ~ and_tenant_version_changed('built')
     ) }}
 {%- endmacro %}
 
@@ -324,10 +418,13 @@
     {%- endif %};
     create unique index on {{ changed_groups_relation() }} (tenant_id, group_key);
     analyze {{ changed_groups_relation() }};
-    -- A tenant without runs any more (offboarded) keeps no rows.
+    -- A tenant without runs any more (offboarded) keeps no rows (its tenants and their runs
+    -- looked up by index, one probe each).
     delete from {{ this }} as built
-    where not exists (select from {{ runs }} as runs where runs.tenant_id = built.tenant_id)
-        {{ and_tenant('built') }};
+    where built.tenant_id in (
+        select held.tenant_id from ({{ tenant_maxima(this, group_column) }}) as held
+        where not exists (select from {{ runs }} as runs where runs.tenant_id = held.tenant_id)
+    );
     delete from {{ this }} as built
     using {{ changed_groups_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.{{ group_column }} = changed.group_key

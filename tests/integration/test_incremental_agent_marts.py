@@ -245,6 +245,49 @@ def test_a_renamed_team_and_a_moved_time_zone_are_rebuilt(builds: Builds, settin
     assert teams == [("Agent Crew",)]
 
 
+def test_a_corrected_price_and_an_added_team_are_rebuilt(builds: Builds, settings: Settings, db_url: str) -> None:
+    """Neither loads a run again: the build notices them from the versions it recorded per
+    tenant (macros/agent_run_versions.sql), int_agent_runs' prices and fct_agent_runs' teams."""
+    team_name, model_name = query(
+        db_url,
+        "select team_name, model_name from marts.fct_agent_runs where tenant_id = %s and team_id is null "
+        "and team_name is not null and input_cost_usd > 0 and model_name is not null "
+        "group by team_name, model_name order by count(*) desc limit 1",
+        PLATFORM,
+    )[0]
+    costs = "select agent_run_id, input_cost_usd from marts.fct_agent_runs where tenant_id = %s and model_name = %s"
+    before = query(db_url, costs, PLATFORM, model_name)
+    price = (
+        "update reference.model_prices set input_usd_per_mtok = input_usd_per_mtok + %s "
+        "where starts_with(%s, model_name)"
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        control_team = "insert into control.teams (tenant_id, slug, name) values (%s, 'added', %s)"
+        conn.execute(control_team, (PLATFORM, team_name))
+        conn.execute(price, (1, model_name))
+    try:
+        # the models only: the seed would put the price back
+        as_of, models = WORLD_DAY + timedelta(days=2), f"{SELECTION},resource_type:model"
+        build_at(models, as_of)
+        incremental = {model: rows_of(db_url, model) for model in MODELS}
+        build_at(models, as_of, rebuild=True)
+        for model in MODELS:
+            assert incremental[model] == rows_of(db_url, model), model
+        after = dict(query(db_url, costs, PLATFORM, model_name))
+        assert any(after[run] != cost for run, cost in before), "the corrected price re-priced no run"
+        named = query(
+            db_url,
+            "select count(*) filter (where team_id is null), count(*) from marts.fct_agent_runs "
+            "where tenant_id = %s and team_name = %s",
+            PLATFORM,
+            team_name,
+        )[0]
+        assert named[0] == 0 and named[1] > 0, named
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(price, (-1, model_name))
+
+
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("drop schema raw_agent_platform__inc_ag1 cascade")

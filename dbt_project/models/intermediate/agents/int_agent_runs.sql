@@ -3,7 +3,7 @@
     Built incrementally by changed runs (macros/incremental_runs.sql): the runs loaded since
     the last build (a Claude Code prompt when any of its events arrived), and every run of a
     tenant when model_prices changed. -#}
-{{ per_agent_run_table(loaded='agent_runs_loaded', also='agent_runs_also') }}
+{{ per_agent_run_table(loaded='agent_runs_loaded', also='agent_runs_also', versions='int_agent_runs_versions') }}
 -- depends_on: {{ ref('stg_claude_code__events') }}
 
 with

@@ -4,7 +4,10 @@
     Built incrementally by changed runs (macros/incremental_runs.sql): the runs int_agent_runs
     rebuilt since, and those whose team or local day control now gives otherwise; it records
     the days and months those runs left and entered for the usage aggregates. -#}
-{{ per_agent_run_table(loaded='fct_agent_runs_loaded', also='fct_agent_runs_also', logs_changes=true) }}
+{{ per_agent_run_table(
+    loaded='fct_agent_runs_loaded', also='fct_agent_runs_also', logs_changes=true,
+    versions='fct_agent_runs_versions', primary_key=true, watermarks='fct_agent_runs_watermarks'
+) }}
 
 with
 
