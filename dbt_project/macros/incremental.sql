@@ -54,20 +54,10 @@
     -- Every tenant's newest load, and the newest the table holds: read by index, tenant by tenant.
     drop table if exists {{ watermarks_relation() }};
     create temporary table {{ watermarks_relation() }} as
-        select tenants.tenant_id, newest.loaded_at
-        from ({{ stored_tenants(items) }}) as tenants
-        cross join lateral (
-            select max(loaded_at) as loaded_at from {{ items }} where tenant_id = tenants.tenant_id
-        ) as newest
-        where true {{ and_tenant('tenants') }};
+        {{ tenant_maxima(items, 'loaded_at') }};
     drop table if exists {{ built_watermarks_relation() }};
     create temporary table {{ built_watermarks_relation() }} as
-        select tenants.tenant_id, built.loaded_at
-        from ({{ stored_tenants(this) }}) as tenants
-        cross join lateral (
-            select max(source_loaded_at) as loaded_at from {{ this }} where tenant_id = tenants.tenant_id
-        ) as built
-        where true {{ and_tenant('tenants') }};
+        {{ tenant_maxima(this, 'source_loaded_at') }};
     analyze {{ watermarks_relation() }};
     analyze {{ built_watermarks_relation() }};
     -- the items loaded after what the table holds (every item of a tenant it holds nothing of)
@@ -107,20 +97,6 @@
     {%- else -%}
     select 1
     {%- endif -%}
-{%- endmacro %}
-
-{% macro stored_tenants(relation) -%}
-    {#- The distinct tenant_id of a relation with an index led by tenant_id, one index probe per
-        tenant (a loose index scan) rather than a read of every row. -#}
-    with recursive tenants as (
-        (select tenant_id from {{ relation }} order by tenant_id limit 1)
-        union all
-        select (select next.tenant_id from {{ relation }} as next where next.tenant_id > tenants.tenant_id
-                order by next.tenant_id limit 1)
-        from tenants
-        where tenants.tenant_id is not null
-    )
-    select tenant_id from tenants where tenant_id is not null
 {%- endmacro %}
 
 {% macro add_changed_items(select_sql) -%}

@@ -76,23 +76,25 @@
         where true {{ and_tenant() }}
         returning tenant_id, work_item_uid
     ),
-    stored_tenants as (
-        select distinct tenant_id from {{ this }} {{ tenant_filter() }}
+    -- the tenants the flags and the compliance mart hold (read by index, tenant by tenant)
+    flagged as (
+        {{ stored_tenants(this) }}
+    ),
+    assessed as (
+        {{ stored_tenants(compliance) }}
     ),
     whole as (
         select tenant_id from taken where work_item_uid is null
         union
-        select distinct tenant_id from {{ compliance }} as compliance
-        where not exists (select from stored_tenants where stored_tenants.tenant_id = compliance.tenant_id)
-            {{ and_tenant('compliance') }}
+        -- a tenant with no flag yet; a tenant no longer assessed (its flags are resolved)
+        select tenant_id from assessed where tenant_id not in (select tenant_id from flagged)
         union
-        select tenant_id from stored_tenants
-        where not exists (select from {{ compliance }} as compliance where compliance.tenant_id = stored_tenants.tenant_id)
+        select tenant_id from flagged where tenant_id not in (select tenant_id from assessed)
         {%- if var('rebuild', false) %}
         union
-        select tenant_id from stored_tenants
+        select tenant_id from flagged
         union
-        select distinct tenant_id from {{ compliance }} {{ tenant_filter() }}
+        select tenant_id from assessed
         {%- endif %}
     )
     insert into {{ flag_items_relation() }} (tenant_id, work_item_uid)

@@ -92,36 +92,6 @@
     pg_temp.gone_tenants__{{ this.name }}
 {%- endmacro %}
 
-{% macro tenant_maxima(relation, column) -%}
-    {#- Per tenant of the partition holding rows of `relation`, the largest `column`: with an
-        index on (tenant_id, column), one index probe per tenant (a loose index scan) instead
-        of a pass over the table. -#}
-    {%- if var('tenant_id') is not none -%}
-    select tenant_id, max({{ column }}) as loaded_at
-    from {{ relation }}
-    {{ tenant_filter() }}
-    group by tenant_id
-    {%- else -%}
-    with recursive tenants (tenant_id) as (
-        (select tenant_id from {{ relation }} where tenant_id is not null order by tenant_id limit 1)
-        union all
-        select (
-            select later.tenant_id from {{ relation }} as later
-            where later.tenant_id > tenants.tenant_id
-            order by later.tenant_id
-            limit 1
-        )
-        from tenants
-        where tenants.tenant_id is not null
-    )
-    select tenants.tenant_id, (
-        select max(held.{{ column }}) from {{ relation }} as held where held.tenant_id = tenants.tenant_id
-    ) as loaded_at
-    from tenants
-    where tenants.tenant_id is not null
-    {%- endif -%}
-{%- endmacro %}
-
 {% macro run_changes_relation() -%}
     {{ api.Relation.create(database=this.database, schema=generate_schema_name('intermediate', none), identifier='agent_run_changes') }}
 {%- endmacro %}

@@ -100,3 +100,35 @@
         rows matched by `key`). -#}
     {{ config(materialized='incremental', incremental_strategy='sync', unique_key=key) }}
 {%- endmacro %}
+
+{% macro stored_tenants(relation) -%}
+    {#- The distinct tenant_id of the partition in a relation with an index led by tenant_id:
+        one index probe per tenant (a loose index scan) rather than a read of every row. -#}
+    {%- if var('tenant_id') is not none -%}
+    select tenant_id from {{ relation }} {{ tenant_filter() }} limit 1
+    {%- else -%}
+    with recursive tenants as (
+        (select tenant_id from {{ relation }} where tenant_id is not null order by tenant_id limit 1)
+        union all
+        select (
+            select later.tenant_id from {{ relation }} as later
+            where later.tenant_id > tenants.tenant_id
+            order by later.tenant_id
+            limit 1
+        )
+        from tenants
+        where tenants.tenant_id is not null
+    )
+    select tenant_id from tenants where tenant_id is not null
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro tenant_maxima(relation, column) -%}
+    {#- Per tenant of the partition holding rows of `relation`, the largest `column` (as
+        loaded_at): with an index on (tenant_id, column), one index probe per tenant instead of
+        a pass over the table. -#}
+    select tenants.tenant_id, (
+        select max(held.{{ column }}) from {{ relation }} as held where held.tenant_id = tenants.tenant_id
+    ) as loaded_at
+    from ({{ stored_tenants(relation) }}) as tenants
+{%- endmacro %}
