@@ -30,7 +30,7 @@ from tests.conftest import run_dbt
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 TENANT = "wmj"  # a Jira + GitHub tenant
 SELECT = (
-    "staging.jira staging.github staging.clickup staging.azure_boards staging.azure_devops_git "
+    "staging.jira staging.github staging.clickup staging.azure_boards staging.azure_devops_git staging.dlt_loads "
     "intermediate.work marts.compliance"
 )
 THRESHOLD = 85.0  # registered for the first project; the others default to 80

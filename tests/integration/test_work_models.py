@@ -103,8 +103,9 @@ def built(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFact
             [
                 "build",
                 "--select",
+                # int_people reads the tenants' loads (staging.dlt_loads)
                 "staging.jira staging.clickup staging.azure_boards staging.azure_devops_git staging.github "
-                "intermediate.work",
+                "staging.dlt_loads intermediate.work",
                 "--vars",
                 json.dumps({"as_of": as_of.isoformat()}),
             ]
