@@ -37,13 +37,17 @@ from connectors.sandbox.tools import token_for
 from connectors.sandbox.work.world import TODO, Change, WorkItem, WorkWorld
 from pulse.fieldmap import CANONICAL_NAMES, field_ids, propose
 
+#: The sandbox world's day, fixed: a world is a function of its day, so today's world would
+#: give the test other items (and maybe none of a case it needs) each day.
+WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
+
 FAST = RetryPolicy(server_error_backoff=0.05, secondary_limit_wait=0.1, reset_margin=0.2, max_backoff=0.5)
 DATA_TABLES = ("tasks", "task_status_history", "lists", "custom_fields", "members", "sprint_memberships")
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    sandbox = SandboxServer(seed=11, scale=0.3, work_scale=0.35, history_days=42).start()
+    sandbox = SandboxServer(seed=11, scale=0.3, work_scale=0.35, history_days=42, now=WORLD_DAY).start()
     sandbox.clickup_page_size = 10  # type: ignore[attr-defined]
     try:
         yield sandbox

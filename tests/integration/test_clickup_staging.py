@@ -30,6 +30,10 @@ from pulse.db import admin_engine
 from pulse.settings import Settings
 from tests.conftest import run_dbt
 
+#: The sandbox world's day, fixed: a world is a function of its day, so today's world would
+#: give the test other items (and maybe none of a case it needs) each day.
+WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
+
 TENANT = "cu_stg"
 FAST = RetryPolicy(server_error_backoff=0.05, max_backoff=0.5)
 
@@ -49,7 +53,7 @@ def built(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFact
     """Two loads and a dbt build; what the test needs to know about them."""
     with admin_engine(settings).begin() as conn:
         control.add_tenant(conn, TENANT, "ClickUp staging", actor="test")
-    server = SandboxServer(seed=5, scale=0.3, work_scale=0.35, history_days=42).start()
+    server = SandboxServer(seed=5, scale=0.3, work_scale=0.35, history_days=42, now=WORLD_DAY).start()
     server.clickup_page_size = 20  # type: ignore[attr-defined]
     pipelines = tmp_path_factory.mktemp("clickup_dlt")
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, overload
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +41,10 @@ from connectors.sandbox.work.world import WorkItem, WorkWorld
 from pulse.fieldmap import CANONICAL_NAMES, propose
 from tests.conftest import free_port
 
+#: The sandbox world's day, fixed: a world is a function of its day, so today's world would
+#: give the test other items (and maybe none of a case it needs) each day.
+WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
+
 FAST = jira_policy(server_error_backoff=0.05, secondary_limit_wait=0.1, max_backoff=0.5, reset_margin=0.2)
 TABLES = ("issues", "issue_changes", "sprints", "boards", "fields", "statuses", "users", "quarantine")
 WORLD_FIELDS = ("status", "sprint", "assignee", "story_points")
@@ -48,7 +52,7 @@ WORLD_FIELDS = ("status", "sprint", "assignee", "story_points")
 
 @pytest.fixture(scope="module")
 def jira() -> Iterator[SandboxServer]:
-    server = SandboxServer(host="127.0.0.1", port=0, seed=42, work_scale=0.3, history_days=60).start()
+    server = SandboxServer(host="127.0.0.1", port=0, seed=42, work_scale=0.3, history_days=60, now=WORLD_DAY).start()
     try:
         yield server
     finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, overload
 
@@ -23,6 +23,10 @@ from pulse import control
 from pulse.db import admin_engine
 from tests.conftest import run_dbt
 
+#: The sandbox world's day, fixed: a world is a function of its day, so today's world would
+#: give the test other items (and maybe none of a case it needs) each day.
+WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
+
 TENANT = "jira_dbt"
 
 
@@ -31,7 +35,7 @@ def world(settings: Any, db_url: str, tmp_path_factory: pytest.TempPathFactory) 
     """The tenant's world: loaded, advanced, loaded again (incrementally), then built by dbt."""
     with admin_engine(settings).begin() as conn:
         control.add_tenant(conn, TENANT, "Jira staging", actor="test")
-    server = SandboxServer(host="127.0.0.1", port=0, seed=7, work_scale=0.3, history_days=60).start()
+    server = SandboxServer(host="127.0.0.1", port=0, seed=7, work_scale=0.3, history_days=60, now=WORLD_DAY).start()
     try:
         pipelines = tmp_path_factory.mktemp("jira_dbt")
         for run in range(2):

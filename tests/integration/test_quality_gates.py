@@ -206,7 +206,10 @@ def test_a_failed_error_check_stops_the_marts_built_from_its_mart_and_nothing_el
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "update intermediate.int_agent_runs set cost_usd = -4.5 where tenant_id = :t and agent_run_id = :r"
+                # as a rebuild from a newer load of the run would leave it: fct_agent_runs takes the
+                # runs int_agent_runs loaded after its watermark (macros/incremental_runs.sql)
+                "update intermediate.int_agent_runs set cost_usd = -4.5, source_loaded_at = now()"
+                " where tenant_id = :t and agent_run_id = :r"
             ),
             {"t": TENANT, "r": "agent_mcp:r-2"},
         )

@@ -22,13 +22,17 @@ from connectors.sandbox.clickup.workspace import AC_QUALITY_OPTIONS, STATUSES, U
 from connectors.sandbox.tools import token_for
 from connectors.sandbox.work.world import DONE, WorkItem
 
+#: The sandbox world's day, fixed: a world is a function of its day, so today's world would
+#: give the test other items (and maybe none of a case it needs) each day.
+WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
+
 TENANT = "cu_unit"
 ALL = {"include_closed": "true", "subtasks": "true"}
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    sandbox = SandboxServer(seed=7, scale=0.3, work_scale=0.35, history_days=42).start()
+    sandbox = SandboxServer(seed=7, scale=0.3, work_scale=0.35, history_days=42, now=WORLD_DAY).start()
     try:
         yield sandbox
     finally:
