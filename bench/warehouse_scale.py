@@ -327,14 +327,12 @@ def dbt_build(settings: Any, *, full_refresh: bool, as_of: datetime, project: Pa
         *selection,
         "--exclude",
         "test_type:unit",
-        "--vars",
-        json.dumps({"as_of": as_of.isoformat()}),
         "--quiet",
     ]
     if full_refresh:
         command.append("--full-refresh")
     started = time.perf_counter()
-    done = subprocess.run(command, env={**os.environ, **dbt_env(settings)}, capture_output=True, text=True)
+    done = subprocess.run(command, env={**os.environ, **dbt_env(settings, as_of=as_of)}, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         print(done.stdout[-5000:], done.stderr[-5000:], sep="\n")

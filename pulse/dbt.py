@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from pulse.db import ConnectionParts, database_url
@@ -11,8 +12,13 @@ from pulse.settings import PROJECT_ROOT, Settings, get_settings
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 
-def dbt_env(settings: Settings | None = None) -> dict[str, str]:
-    """Environment variables dbt_project/profiles.yml reads, for the configured database."""
+def dbt_env(
+    settings: Settings | None = None, *, tenant_id: str | None = None, as_of: datetime | None = None
+) -> dict[str, str]:
+    """Environment variables the dbt project reads: its profile's database, and the run's tenant
+    partition and "now" (macro run_var in dbt_project/macros/tenancy.sql; empty: every tenant,
+    the run's start). Passed this way rather than as ``--vars``, which would make dbt parse the
+    whole project again whenever they change."""
     parts = ConnectionParts.from_url(database_url(settings or get_settings()))
     return {
         "PULSE_DBT_HOST": parts.host,
@@ -20,14 +26,16 @@ def dbt_env(settings: Settings | None = None) -> dict[str, str]:
         "PULSE_DBT_USER": parts.user,
         "PULSE_DBT_PASSWORD": parts.password,
         "PULSE_DBT_DBNAME": parts.dbname,
+        "PULSE_DBT_TENANT_ID": tenant_id or "",
+        "PULSE_DBT_AS_OF": as_of.isoformat() if as_of else "",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
     }
 
 
-def export_dbt_env(settings: Settings | None = None) -> None:
-    """Put the dbt environment into this process, for dbt runs it starts (dagster-dbt)."""
-    os.environ.update(dbt_env(settings))
+def export_dbt_env(settings: Settings | None = None, *, tenant_id: str | None = None) -> None:
+    """Put the dbt environment into this process, for the dbt runs it starts (dagster-dbt)."""
+    os.environ.update(dbt_env(settings, tenant_id=tenant_id))
 
 
 def manifest_path() -> Path:

@@ -93,9 +93,15 @@
 {%- endmacro %}
 
 {% macro postgres__get_where_subquery(relation) -%}
-    {#- A test of every tenant (where clause 'true') reads the relation itself, so that it can
-        ask the catalog about the relation's constraints; else dbt's filtered subquery. -#}
+    {#- The rows a data test reads. A test of a tenant model (where clause 'true', set for the
+        staging, intermediate and marts folders in dbt_project.yml) reads the partition's tenant
+        only, when a partition is built; a test of every tenant reads the relation itself, so
+        that it can ask the catalog about the relation's constraints; else dbt's filtered
+        subquery. -#}
     {%- set where = config.get('where', '') -%}
+    {%- if where and (where | trim | lower) == 'true' and partition_tenant() is not none -%}
+        {%- set where = "tenant_id = '" ~ partition_tenant() ~ "'" -%}
+    {%- endif -%}
     {%- if where and (where | trim | lower) != 'true' -%}
         {%- set filtered -%}
             (select * from {{ relation }} where {{ where }}) dbt_subquery

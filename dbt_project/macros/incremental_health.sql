@@ -56,7 +56,7 @@
         from {{ source('control', 'tenants') }} as tenants
         left join {{ source('control', 'budgets') }} as budgets
             on budgets.tenant_id = tenants.slug and budgets.team_id is null
-        where true {% if var('tenant_id') is not none %}and slug = '{{ var("tenant_id") }}'{% endif %}
+        where true {% if partition_tenant() is not none %}and slug = '{{ partition_tenant() }}'{% endif %}
     ),
     -- take this model's entries of the change log
     taken as (

@@ -43,10 +43,28 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro run_var(name) -%}
+    {#- A setting of one run (tenant_id, as_of): the var when given (`--vars`), else the
+        environment variable PULSE_DBT_<NAME> (unset or empty: none). The orchestrator and the
+        benchmark set the environment variable: a change of `--vars` makes dbt parse the whole
+        project again (seconds, in every tenant's run), while an environment variable read only
+        when executing (`execute`) is one dbt's parser never sees. -#}
+    {%- set value = var(name, none) -%}
+    {%- if value is none and execute -%}
+        {%- set value = env_var('PULSE_DBT_' ~ (name | upper), '') or none -%}
+    {%- endif -%}
+    {{- return(value) -}}
+{%- endmacro %}
+
+{% macro partition_tenant() -%}
+    {#- The tenant whose partition is being built; none builds every tenant. -#}
+    {{- return(run_var('tenant_id')) -}}
+{%- endmacro %}
+
 {% macro tenant_filter(alias=none) -%}
     {#- Restrict a model to the tenant partition being built, if any. -#}
-    {%- if var('tenant_id') is not none -%}
-    where {% if alias %}{{ alias }}.{% endif %}tenant_id = '{{ var("tenant_id") }}'
+    {%- if partition_tenant() is not none -%}
+    where {% if alias %}{{ alias }}.{% endif %}tenant_id = '{{ partition_tenant() }}'
     {%- endif -%}
 {%- endmacro %}
 
@@ -73,11 +91,11 @@
 {%- endmacro %}
 
 {% macro as_of() -%}
-    {#- The moment "now" means in a build: var as_of when set (a re-run for a past window gives
+    {#- The moment "now" means in a build: as_of when set (run_var; a re-run for a past window gives
         identical results), else the start of the dbt run. Open intervals (still blocked, still
         in progress) are measured up to it. -#}
-    {%- if var('as_of', none) is not none -%}
-    '{{ var("as_of") }}'::timestamptz
+    {%- if run_var('as_of') is not none -%}
+    '{{ run_var('as_of') }}'::timestamptz
     {%- else -%}
     '{{ run_started_at.isoformat() }}'::timestamptz
     {%- endif -%}
@@ -89,8 +107,8 @@
 
 {% macro and_tenant(alias=none) -%}
     {#- tenant_filter() for a query that already has a where clause. -#}
-    {%- if var('tenant_id') is not none -%}
-    and {% if alias %}{{ alias }}.{% endif %}tenant_id = '{{ var("tenant_id") }}'
+    {%- if partition_tenant() is not none -%}
+    and {% if alias %}{{ alias }}.{% endif %}tenant_id = '{{ partition_tenant() }}'
     {%- endif -%}
 {%- endmacro %}
 
@@ -104,7 +122,7 @@
 {% macro stored_tenants(relation) -%}
     {#- The distinct tenant_id of the partition in a relation with an index led by tenant_id:
         one index probe per tenant (a loose index scan) rather than a read of every row. -#}
-    {%- if var('tenant_id') is not none -%}
+    {%- if partition_tenant() is not none -%}
     select tenant_id from {{ relation }} {{ tenant_filter() }} limit 1
     {%- else -%}
     with recursive tenants as (

@@ -30,7 +30,6 @@ selection would pick them up there too. Unit tests are excluded from every step:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
@@ -69,9 +68,10 @@ class DbtStep:
     def exclude(self) -> str:
         return " ".join((UNIT_TESTS, *self.deferred_tests))
 
-    def build_args(self, tenant_id: str) -> list[str]:
-        """``dbt build`` of one tenant's partition (dagster-dbt adds the step's ``--select``)."""
-        return ["build", "--vars", json.dumps({"tenant_id": tenant_id}), "--exclude", self.exclude]
+    def build_args(self) -> list[str]:
+        """``dbt build`` of the step (dagster-dbt adds its ``--select``; the tenant partition is
+        PULSE_DBT_TENANT_ID in the environment: pulse.dbt.dbt_env)."""
+        return ["build", "--exclude", self.exclude]
 
 
 def step_name(after: Collection[str]) -> str:

@@ -142,6 +142,12 @@ def _steps(result: dg.ExecuteInProcessResult, event_type: dg.DagsterEventType) -
     return {event.step_key for event in result.all_events if event.event_type == event_type and event.step_key}
 
 
+def _dbt_log(run_id: str, step: str) -> str:
+    """What the step's ``dbt build`` logged (dbt.log in its target folder)."""
+    [path] = (DBT_PROJECT_DIR / "target").glob(f"{step}-{run_id[:7]}-*/dbt.log")
+    return Path(path).read_text()
+
+
 def _dbt_results(run_id: str, step: str) -> tuple[dict[str, Any], set[str]]:
     """The args and the unique ids of what the step's ``dbt build`` ran (its run_results.json)."""
     [path] = (DBT_PROJECT_DIR / "target").glob(f"{step}-{run_id[:7]}-*/run_results.json")
@@ -153,6 +159,10 @@ def test_a_failed_error_check_stops_the_marts_built_from_its_mart_and_nothing_el
     settings: Settings, tenant: str, instance: dg.DagsterInstance
 ) -> None:
     engine = admin_engine(settings)
+    # The project parsed once, as `make` does; each step's dbt then parses partially: the
+    # tenant partition reaches dbt in its environment, not as --vars (which would make every
+    # tenant's every step parse the whole project again).
+    run_dbt(["parse"])
     defs = load_definitions()
     models = defs.resolve_job_def("agent_models").execute_in_process(
         partition_key=TENANT, instance=instance, raise_on_error=False
@@ -190,6 +200,9 @@ def test_a_failed_error_check_stops_the_marts_built_from_its_mart_and_nothing_el
         assert not [unique_id for unique_id in ran if unique_id.startswith("unit_test.")]
         assert any(unique_id.startswith("test.") for unique_id in ran)
         assert set(args["exclude"]) == set(steps[name].exclude.split())
+        assert not args.get("vars")
+        log = _dbt_log(good.run_id, name)
+        assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log, name
     with engine.connect() as conn:
         runs = conn.execute(
             sa.text("select agent_run_id, cost_usd from marts.fct_agent_runs where tenant_id = :t order by 1"),

@@ -99,13 +99,11 @@ def test_without_checked_marts_every_model_is_one_step() -> None:
     assert len(step.models) == len(NODES) - 3 - 1  # not the tests, not the ephemeral model
 
 
-def test_a_step_builds_one_tenant_without_unit_tests_or_the_tests_it_defers() -> None:
+def test_a_step_builds_without_unit_tests_or_the_tests_it_defers() -> None:
     step = DbtStep("dbt_models", (), ("pulse.marts.fct_runs",), ("pulse.marts.relationships_a_b",))
 
-    assert step.build_args("acme") == [
+    assert step.build_args() == [
         "build",
-        "--vars",
-        '{"tenant_id": "acme"}',
         "--exclude",
         "test_type:unit pulse.marts.relationships_a_b",
     ]

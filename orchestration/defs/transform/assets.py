@@ -44,8 +44,8 @@ def dbt_step_assets(step: DbtStep) -> dg.AssetsDefinition:
     )
     def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: PulseWarehouse) -> Iterator[Any]:
         """`dbt build` (models and their data tests, no unit tests) of one tenant's partition."""
-        export_dbt_env(warehouse.settings())
-        yield from dbt.cli(step.build_args(context.partition_key), context=context).stream()
+        export_dbt_env(warehouse.settings(), tenant_id=context.partition_key)
+        yield from dbt.cli(step.build_args(), context=context).stream()
 
     return _models
 

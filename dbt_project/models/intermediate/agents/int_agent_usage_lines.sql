@@ -29,8 +29,8 @@ claude_code_requests as (
         cost_usd as reported_cost_usd
     from {{ ref('stg_claude_code__api_requests') }}
     where (prompt_id is not null or session_id is not null)
-    {%- if var('tenant_id') is not none %}
-        and tenant_id = '{{ var("tenant_id") }}'
+    {%- if partition_tenant() is not none %}
+        and tenant_id = '{{ partition_tenant() }}'
     {%- endif %}
 ),
 

@@ -87,7 +87,7 @@ tenants as (
         inner join {{ health_rebuild_relation() }} as rebuild
             on rebuild.tenant_id = control_tenants.slug
         {%- endif %}
-        {% if var('tenant_id') is not none %}where control_tenants.slug = '{{ var("tenant_id") }}'{% endif %}
+        {% if partition_tenant() is not none %}where control_tenants.slug = '{{ partition_tenant() }}'{% endif %}
     ) as tenants
 ),
 

@@ -18,7 +18,7 @@ with
 tenants as (
     select slug as tenant_id, timezone
     from {{ source('control', 'tenants') }}
-    {% if var('tenant_id') is not none %}where slug = '{{ var("tenant_id") }}'{% endif %}
+    {% if partition_tenant() is not none %}where slug = '{{ partition_tenant() }}'{% endif %}
 ),
 
 budgets as (
