@@ -312,26 +312,45 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro index_raw_load_ids() -%}
+{% macro index_raw_load_ids(tables=none) -%}
     {#- An index on the dlt load id of every tenant's copy of each raw table the model reads
         (created once; dlt keeps it through its merges and appends), so a run reads the rows
-        loaded since rather than every row. -#}
-    {%- set statements = [] -%}
+        loaded since rather than every row. `tables`: the raw tables as (source name, table)
+        pairs, when the model does not name them with source() (its hooks do). -#}
+    {%- set copies = [] -%}
     {%- if execute -%}
-    {%- for node_id in model.depends_on.nodes if node_id.startswith('source.') -%}
-        {%- set source_node = graph.sources[node_id] -%}
-        {%- if source_node.schema.startswith('raw_') -%}
-        {%- for schema, tenant in tenant_schemas(source_node.source_name, source_node.identifier) -%}
-            {%- do statements.append('create index if not exists ' ~ source_node.identifier ~ '__dlt_load_id on '
-                ~ adapter.quote(schema) ~ '.' ~ adapter.quote(source_node.identifier) ~ ' (_dlt_load_id);') -%}
+    {%- if tables is none -%}
+        {%- set tables = [] -%}
+        {%- for node_id in model.depends_on.nodes if node_id.startswith('source.') -%}
+            {%- set source_node = graph.sources[node_id] -%}
+            {%- if source_node.schema.startswith('raw_') -%}
+                {%- do tables.append((source_node.source_name, source_node.identifier)) -%}
+            {%- endif -%}
         {%- endfor -%}
-        {%- endif -%}
+    {%- endif -%}
+    {%- for source_name, table in tables -%}
+        {%- for schema, tenant in tenant_schemas(source_name, table) -%}
+            {%- do copies.append("('" ~ schema ~ "', '" ~ table ~ "')") -%}
+        {%- endfor -%}
     {%- endfor -%}
     {%- endif -%}
-    {%- if statements -%}
+    {%- if copies -%}
+    -- one catalog read: only a missing index is created (a `create index if not exists` of
+    -- each copy would lock every raw table, at every build)
     do $index$
+    declare
+        missing record;
     begin
-        {{ statements | join('\n        ') }}
+        for missing in
+            select copies.schema_name, copies.table_name
+            from (values {{ copies | join(', ') }}) as copies (schema_name, table_name)
+            where to_regclass(format('%I.%I', copies.schema_name, copies.table_name || '__dlt_load_id')) is null
+        loop
+            execute format(
+                'create index if not exists %I on %I.%I (_dlt_load_id)',
+                missing.table_name || '__dlt_load_id', missing.schema_name, missing.table_name
+            );
+        end loop;
     exception
         -- another model reading the same raw table created it at the same moment
         when unique_violation or duplicate_table then null;

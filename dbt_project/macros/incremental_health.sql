@@ -149,9 +149,10 @@
         on loads_changed.tenant_id = tenants.tenant_id;
     analyze {{ health_rebuild_relation() }};
     -- A tenant gone from control.tenants keeps no rows.
-    delete from {{ this }} as built
-    where not exists (select from {{ source('control', 'tenants') }} as tenants where tenants.slug = built.tenant_id)
-        {{ and_tenant('built') }};
+    delete from {{ this }}
+    where tenant_id in (
+        {{ tenants_gone(this, "(select slug as tenant_id from " ~ source('control', 'tenants') ~ ")") }}
+    );
     -- rebuild_from null: the tenant whole
     delete from {{ this }} as built
     using {{ health_rebuild_relation() }} as rebuild

@@ -49,15 +49,36 @@
 {%- endmacro %}
 
 {% macro pull_request_loads(tables) -%}
-    {#- (tenant_id, pull_request_id, loaded_at) of every row of the raw git tables named (table
-        names, as pull_request_tables()) of the partition. -#}
+    {#- (tenant_id, pull_request_id, load_id, loaded_at) of every row of the raw git tables named
+        (table names, as pull_request_tables()) of the partition: load_id is the row's dlt load
+        id as stored (text, indexed), loaded_at the same as a time. -#}
     {%- for source_type, table, key in pull_request_tables() if table in tables %}
     select raw_rows.tenant_id, '{{ source_type }}:' || raw_rows.{{ key }}::text as pull_request_id,
+        raw_rows._dlt_load_id as load_id,
         to_timestamp(raw_rows._dlt_load_id::double precision) as loaded_at
     from ({{ union_tenant_sources(source(source_type, table), source_type, [key, '_dlt_load_id']) }}) as raw_rows
     where raw_rows.tenant_id is not null {{ and_tenant('raw_rows') }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+{%- endmacro %}
+
+{% macro pull_request_sources(tables) -%}
+    {#- The raw git tables named (as pull_request_tables()), as (source name, table) pairs. -#}
+    {%- set pairs = [] -%}
+    {%- for source_type, table, key in pull_request_tables() if table in tables -%}
+        {%- do pairs.append((source_type, table)) -%}
+    {%- endfor -%}
+    {{ return(pairs) }}
+{%- endmacro %}
+
+{% macro pull_request_newest_loads(tables) -%}
+    {#- (tenant_id, _dlt_load_id): per tenant of the partition and raw git table named, the newest
+        dlt load id, read from the table's load id index (one index probe each). -#}
+    {%- set parts = [] -%}
+    {%- for source_type, table, key in pull_request_tables() if table in tables -%}
+        {%- do parts.append(tenant_source_maxima(source(source_type, table), source_type, '_dlt_load_id')) -%}
+    {%- endfor -%}
+    {{ parts | join('\n    union all\n') }}
 {%- endmacro %}
 
 {% macro per_pull_request_table(tables, key=[], lookups=none, also=none, reads_items=false, logs_for=[]) -%}
@@ -105,6 +126,7 @@
 {% macro replace_changed_pull_requests() -%}
     {%- set lookups = config.get('pull_request_lookups') -%}
     {%- set also = config.get('rebuild_also') -%}
+    {{ index_raw_load_ids(pull_request_sources(config.get('pull_request_tables'))) }};
     create table if not exists {{ pull_request_builds_relation() }} (
         model text not null,
         tenant_id text not null,
@@ -120,9 +142,12 @@
     );
     -- the newest raw load of each tenant as the build begins (its new watermark)
     drop table if exists {{ pull_request_loads_relation() }};
+    -- (load ids are epoch seconds as text, in the database's order as in time's: see
+    -- tenant_source_maxima)
     create temporary table {{ pull_request_loads_relation() }} as
-        select tenant_id, max(loaded_at) as loaded_at
-        from ({{ pull_request_loads(config.get('pull_request_tables')) }}) as loads
+        select tenant_id, to_timestamp(max(_dlt_load_id)::double precision) as loaded_at
+        from ({{ pull_request_newest_loads(config.get('pull_request_tables')) }}) as newest
+        where _dlt_load_id is not null
         group by tenant_id;
     drop table if exists {{ pull_request_watermarks_relation() }};
     create temporary table {{ pull_request_watermarks_relation() }} as
@@ -146,24 +171,49 @@
             on items.tenant_id = loads.tenant_id
         {%- endif %};
     {%- if is_incremental() %}
-    -- the pull requests with a row loaded since (every one of a tenant not built yet, whose
-    -- lookups changed, or that another model logged whole for this one)
-    drop table if exists {{ changed_pull_requests_relation() }};
-    create temporary table {{ changed_pull_requests_relation() }} as
-        select distinct loads.tenant_id, loads.pull_request_id
-        from ({{ pull_request_loads(config.get('pull_request_tables')) }}) as loads
-        inner join {{ pull_request_watermarks_relation() }} as current
-            on current.tenant_id = loads.tenant_id
-        left join {{ pull_request_builds_relation() }} as built
-            on built.model = '{{ this.name }}' and built.tenant_id = loads.tenant_id
-        where built.loaded_at is null
-            or loads.loaded_at > built.loaded_at
+    -- the pull requests with a row loaded since: tenant by tenant, only the rows loaded since
+    -- are read, through the raw tables' load id indexes (`bound`: the load id no newer load
+    -- sorts before); every one of a tenant not built yet, whose lookups changed, or that
+    -- another model logged whole for this one
+    {%- set whole_tenant -%}
+        built.loaded_at is null
             or current.lookups_version is distinct from built.lookups_version
-            or loads.tenant_id in (
+            or current.tenant_id in (
                 select tenant_id from {{ pull_request_changes_relation() }}
                 where consumer = '{{ this.name }}' and pull_request_id is null
             )
-            or {{ var('rebuild', false) }};
+            or {{ var('rebuild', false) }}
+    {%- endset %}
+    drop table if exists {{ changed_pull_requests_relation() }};
+    create temporary table {{ changed_pull_requests_relation() }} as
+        select distinct loads.tenant_id, loads.pull_request_id
+        from (
+            select current.tenant_id, whole.pull_request_id
+            from {{ pull_request_watermarks_relation() }} as current
+            left join {{ pull_request_builds_relation() }} as built
+                on built.model = '{{ this.name }}' and built.tenant_id = current.tenant_id
+            cross join lateral (
+                select loads.pull_request_id
+                from ({{ pull_request_loads(config.get('pull_request_tables')) }}) as loads
+                where loads.tenant_id = current.tenant_id
+                offset 0
+            ) as whole
+            where {{ whole_tenant }}
+            union all
+            select current.tenant_id, since.pull_request_id
+            from {{ pull_request_watermarks_relation() }} as current
+            inner join {{ pull_request_builds_relation() }} as built
+                on built.model = '{{ this.name }}' and built.tenant_id = current.tenant_id
+            cross join lateral (
+                select loads.pull_request_id
+                from ({{ pull_request_loads(config.get('pull_request_tables')) }}) as loads
+                where loads.tenant_id = current.tenant_id
+                    and loads.load_id >= floor(extract(epoch from built.loaded_at))::bigint::text
+                    and loads.loaded_at > built.loaded_at
+                offset 0
+            ) as since
+            where not ({{ whole_tenant }})
+        ) as loads;
     create unique index on {{ changed_pull_requests_relation() }} (tenant_id, pull_request_id);
     -- the pull requests another model logged for this one
     insert into {{ changed_pull_requests_relation() }} (tenant_id, pull_request_id)
@@ -178,17 +228,14 @@
     select '{{ consumer }}', tenant_id, pull_request_id from {{ changed_pull_requests_relation() }};
     {%- endfor %}
     -- A tenant whose raw data is gone (offboarded) keeps no rows (nor its readers).
+    drop table if exists pg_temp.gone_tenants__{{ this.name }};
+    create temporary table pg_temp.gone_tenants__{{ this.name }} as
+        {{ tenants_gone(this, pull_request_watermarks_relation()) }};
     {%- for consumer in config.get('logs_for') %}
     insert into {{ pull_request_changes_relation() }} (consumer, tenant_id, pull_request_id)
-    select distinct '{{ consumer }}', built.tenant_id, null::text from {{ this }} as built
-    where not exists (
-        select from {{ pull_request_watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id
-    ) {{ and_tenant('built') }};
+    select '{{ consumer }}', tenant_id, null::text from pg_temp.gone_tenants__{{ this.name }};
     {%- endfor %}
-    delete from {{ this }} as built
-    where not exists (
-        select from {{ pull_request_watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id
-    ) {{ and_tenant('built') }};
+    delete from {{ this }} where tenant_id in (select tenant_id from pg_temp.gone_tenants__{{ this.name }});
     delete from {{ this }} as built
     using {{ changed_pull_requests_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.pull_request_id = changed.pull_request_id
@@ -306,10 +353,8 @@
     analyze {{ changed_pull_requests_relation() }};
     delete from {{ pull_request_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }};
     -- a tenant int_pull_requests_unified no longer has (offboarded) keeps no rows
-    delete from {{ this }} as built
-    where not exists (
-        select from {{ ref('int_pull_requests_unified') }} as source where source.tenant_id = built.tenant_id
-    ) {{ and_tenant('built') }};
+    delete from {{ this }}
+    where tenant_id in ({{ tenants_gone(this, ref('int_pull_requests_unified')) }});
     delete from {{ this }} where tenant_id in (select tenant_id from {{ logged_tenants_relation() }});
     delete from {{ this }} as built
     using {{ changed_pull_requests_relation() }} as changed

@@ -286,10 +286,8 @@
     reset work_mem;
     analyze {{ changed_sprints_relation() }};
     -- A tenant whose raw data is gone (offboarded) keeps no rows.
-    delete from {{ this }} as built
-    where not exists (
-        select from {{ ref('int_sprints_unified') }} as sprints where sprints.tenant_id = built.tenant_id
-    ) {{ and_tenant('built') }};
+    delete from {{ this }}
+    where tenant_id in ({{ tenants_gone(this, ref('int_sprints_unified')) }});
     delete from {{ this }} as built
     using {{ changed_sprints_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.sprint_uid = changed.sprint_uid;

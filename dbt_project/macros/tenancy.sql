@@ -43,6 +43,26 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro tenant_source_maxima(source_relation, source_type, column) -%}
+    {#- (tenant_id, <column>): per tenant of the partition holding a copy of a declared source,
+        the copy's largest `column` as stored. A scalar max() of one table, which PostgreSQL reads
+        from an index on the column (one probe) where there is one. For dlt load ids (epoch
+        seconds with a fraction, as text; all of ten integer digits until the year 2286) the
+        text order is the time order. -#}
+    {%- set pairs = tenant_schemas(source_type, source_relation.identifier) -%}
+    {%- set tenant = partition_tenant() -%}
+    {%- set parts = [] -%}
+    {%- for schema, slug in pairs if tenant is none or slug == tenant -%}
+        {%- do parts.append("select '" ~ slug ~ "'::text as tenant_id, (select max(" ~ column ~ ") from "
+            ~ source_relation.incorporate(path={"schema": schema}) ~ ") as " ~ column) -%}
+    {%- endfor -%}
+    {%- if parts -%}
+    {{ parts | join('\n    union all\n    ') }}
+    {%- else -%}
+    select null::text as tenant_id, null::text as {{ column }} where false
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro run_var(name) -%}
     {#- A setting of one run (tenant_id, as_of): the var when given (`--vars`), else the
         environment variable PULSE_DBT_<NAME> (unset or empty: none). The orchestrator and the
@@ -139,6 +159,15 @@
     )
     select tenant_id from tenants where tenant_id is not null
     {%- endif -%}
+{%- endmacro %}
+
+{% macro tenants_gone(relation, present) -%}
+    {#- The tenants of the partition that `relation` (with an index led by tenant_id) holds rows
+        of and `present` (a relation with a tenant_id column, indexed or small) has none of: read
+        tenant by tenant through the indexes, not row by row. -#}
+    select stored.tenant_id
+    from ({{ stored_tenants(relation) }}) as stored
+    where not exists (select from {{ present }} as present where present.tenant_id = stored.tenant_id)
 {%- endmacro %}
 
 {% macro tenant_maxima(relation, column) -%}
