@@ -32,8 +32,10 @@
         the moments it can change a count at (git_changed_ranges): its pull request's opening
         and merge, a review's submission, a commit's authoring; every sprint whose window
         [start_at, window_end_at] meets one is rebuilt. An Azure reviewer row holds only the
-        latest vote (the earlier one's moment is gone), so it reaches from its pull request's
-        opening on; a pull request not in int_pull_requests_unified yet, all time;
+        latest vote (the earlier one's moment is gone), so it reaches over every moment an
+        earlier vote or comment can have had: from its first activity to its latest vote,
+        reset or comment; a pull request not in int_pull_requests_unified yet, all time.
+        The rows loaded since are read through the raw tables' load id indexes;
       * fct_developer_sprints: the whole tenant when its people's identities (int_people
         person_id and github_login, which attribute commits, pull requests and reviews)
         changed: people_version.
@@ -129,29 +131,45 @@
 {%- endmacro %}
 
 {% macro git_loads() -%}
-    {#- Every raw git row of the partition as (tenant_id, pull_request_id, kind, loaded_at,
-        moment): its pull request, what it is (pull_request, review, reviewer, commit, link), its
-        dlt load and the moment it counts at by itself (a GitHub review's submitted_at, a
-        commit's authored_at). (The staging views carry no load; this reads the raw tables'
-        _dlt_load_id, the way staging's loaded_at is made.) -#}
+    {#- Every raw git row of the partition as (tenant_id, pull_request_id, kind, load_id,
+        loaded_at, moment, moment_to): its pull request, what it is (pull_request, review,
+        reviewer, commit, link), its dlt load (the id as stored, and as a time) and the moments
+        it counts at by itself (a GitHub review's submitted_at, a commit's authored_at; an Azure
+        reviewer's first activity and latest act). (The staging views carry no load; this reads
+        the raw tables' _dlt_load_id, the way staging's loaded_at is made.) -#}
+    {%- set reviewer_moments = ['first_voted_at', 'first_commented_at', 'voted_at', 'vote_reset_at', 'last_commented_at'] -%}
     {%- set tables = [
-        ('github', 'pull_requests', 'id', 'pull_request', none),
-        ('github', 'reviews', 'pull_request_id', 'review', 'submitted_at'),
-        ('github', 'commits', 'pull_request_id', 'commit', 'authored_at'),
-        ('azure_devops_git', 'pull_requests', 'id', 'pull_request', none),
-        ('azure_devops_git', 'reviewers', 'pull_request_id', 'reviewer', none),
-        ('azure_devops_git', 'commits', 'pull_request_id', 'commit', 'authored_at'),
-        ('azure_devops_git', 'pull_request_work_items', 'pull_request_id', 'link', none),
+        ('github', 'pull_requests', 'id', 'pull_request', []),
+        ('github', 'reviews', 'pull_request_id', 'review', ['submitted_at']),
+        ('github', 'commits', 'pull_request_id', 'commit', ['authored_at']),
+        ('azure_devops_git', 'pull_requests', 'id', 'pull_request', []),
+        ('azure_devops_git', 'reviewers', 'pull_request_id', 'reviewer', reviewer_moments),
+        ('azure_devops_git', 'commits', 'pull_request_id', 'commit', ['authored_at']),
+        ('azure_devops_git', 'pull_request_work_items', 'pull_request_id', 'link', []),
     ] -%}
-    {%- for source_type, table, key, kind, moment in tables %}
+    {%- for source_type, table, key, kind, moments in tables %}
     select
         raw_rows.tenant_id,
         '{{ source_type }}:' || raw_rows.{{ key }}::text as pull_request_id,
         '{{ kind }}'::text as kind,
+        raw_rows._dlt_load_id as load_id,
         to_timestamp(raw_rows._dlt_load_id::double precision) as loaded_at,
-        {% if moment %}raw_rows.{{ moment }}::timestamptz{% else %}null::timestamptz{% endif %} as moment
+        {%- if kind == 'reviewer' %}
+        -- an Azure reviewer's first vote or comment, and its latest vote, reset or comment: the
+        -- moments of every vote and comment it ever had lie between (see git_changed_ranges)
+        least(raw_rows.first_voted_at::timestamptz, raw_rows.first_commented_at::timestamptz) as moment,
+        greatest(
+            {%- for column in moments %}raw_rows.{{ column }}::timestamptz{% if not loop.last %}, {% endif %}{% endfor -%}
+        ) as moment_to
+        {%- elif moments %}
+        raw_rows.{{ moments[0] }}::timestamptz as moment,
+        raw_rows.{{ moments[0] }}::timestamptz as moment_to
+        {%- else %}
+        null::timestamptz as moment,
+        null::timestamptz as moment_to
+        {%- endif %}
     from (
-        {{ union_tenant_sources(source(source_type, table), source_type, [key, '_dlt_load_id'] + ([moment] if moment else [])) }}
+        {{ union_tenant_sources(source(source_type, table), source_type, [key, '_dlt_load_id'] + moments) }}
     ) as raw_rows
     where true {{ and_tenant('raw_rows') }}
     {% if not loop.last %}union all{% endif %}
@@ -163,8 +181,12 @@
         git_loaded_at can change a count in: a pull request's opening and merge (its author,
         links and reviews are counted there), a GitHub review's submission (and its pull
         request's merge), a commit's authoring, an Azure work-item link's pull request's merge.
-        An Azure reviewer row keeps only the latest vote, so the earlier one is unknown: from its
-        pull request's opening on. A pull request the unified table does not hold yet: all time. -#}
+        An Azure reviewer row keeps only the latest vote, so the earlier one's moment is gone; but
+        every vote or comment it had lies between its first activity (first vote or comment,
+        which only moves earlier) and its latest vote, reset or comment (each only moves later):
+        that stretch (from its pull request's opening when it has no first activity, to all
+        time when it has no latest act), its pull request's opening and its merge. A pull
+        request the unified table does not hold yet: all time. -#}
     with built as materialized (
         -- only the tenants with a git load completed since (the raw tables of the others are not
         -- read: a load's rows count once it has completed, as git_loaded_at does)
@@ -178,11 +200,31 @@
         left join {{ git_watermarks_relation() }} as loaded on loaded.tenant_id = built.tenant_id
         where loaded.loaded_at is distinct from built.loaded_at
     ),
+    -- tenant by tenant, only the rows loaded since, through the raw tables' load id indexes
+    -- (`load_id >= ...`: the load id no newer load sorts before); every row of a tenant the
+    -- mart has no git watermark of
     touched as (
-        select loads.tenant_id, loads.pull_request_id, loads.kind, loads.moment
-        from ({{ git_loads() }}) as loads
-        inner join built on built.tenant_id = loads.tenant_id
-        where loads.loaded_at > built.loaded_at or built.loaded_at is null
+        select built.tenant_id, loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
+        from built
+        cross join lateral (
+            select loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
+            from ({{ git_loads() }}) as loads
+            where loads.tenant_id = built.tenant_id
+            offset 0
+        ) as loads
+        where built.loaded_at is null
+        union all
+        select built.tenant_id, loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
+        from built
+        cross join lateral (
+            select loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
+            from ({{ git_loads() }}) as loads
+            where loads.tenant_id = built.tenant_id
+                and loads.load_id >= floor(extract(epoch from built.loaded_at))::bigint::text
+                and loads.loaded_at > built.loaded_at
+            offset 0
+        ) as loads
+        where built.loaded_at is not null
     ),
     with_pull_request as (
         select touched.*, pull_requests.pull_request_id is not null as is_known,
@@ -191,15 +233,20 @@
         left join {{ ref('int_pull_requests_unified') }} as pull_requests
             on pull_requests.tenant_id = touched.tenant_id and pull_requests.pull_request_id = touched.pull_request_id
     )
-    select tenant_id, moment as from_at, moment as to_at from with_pull_request where moment is not null
+    select tenant_id, moment as from_at, moment_to as to_at from with_pull_request
+    where kind <> 'reviewer' and moment is not null
     union
-    select tenant_id, opened_at, opened_at from with_pull_request where kind = 'pull_request' and opened_at is not null
+    select tenant_id, coalesce(moment, opened_at, '-infinity'::timestamptz), coalesce(moment_to, 'infinity'::timestamptz)
+    from with_pull_request where kind = 'reviewer'
+    union
+    select tenant_id, opened_at, opened_at from with_pull_request
+    where kind in ('pull_request', 'reviewer') and opened_at is not null
     union
     select tenant_id, merged_at, merged_at from with_pull_request
     where kind in ('pull_request', 'review', 'reviewer', 'link') and merged_at is not null
     union
-    select tenant_id, coalesce(opened_at, '-infinity'::timestamptz), 'infinity'::timestamptz from with_pull_request
-    where kind = 'reviewer' or not is_known
+    select tenant_id, '-infinity'::timestamptz, 'infinity'::timestamptz from with_pull_request
+    where not is_known
 {%- endmacro %}
 
 {% macro git_watermarks() -%}
@@ -240,6 +287,9 @@
 {% macro replace_changed_sprints() -%}
     {%- if is_incremental() -%}
     {%- set changed = config.get('changed_sprints') -%}
+    {{ index_raw_load_ids(pull_request_sources([
+        'pull_requests', 'reviews', 'commits', 'reviewers', 'pull_request_work_items'
+    ])) }};
     drop table if exists {{ git_watermarks_relation() }};
     create temporary table {{ git_watermarks_relation() }} as
         {{ completed_git_loads() }};
