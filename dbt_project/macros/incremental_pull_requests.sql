@@ -172,9 +172,8 @@
         {%- endif %};
     {%- if is_incremental() %}
     -- the pull requests with a row loaded since: tenant by tenant, only the rows loaded since
-    -- are read, through the raw tables' load id indexes (`bound`: the load id no newer load
-    -- sorts before); every one of a tenant not built yet, whose lookups changed, or that
-    -- another model logged whole for this one
+    -- are read, through the raw tables' load id indexes; every one of a tenant not built yet,
+    -- whose lookups changed, or that another model logged whole for this one
     {%- set whole_tenant -%}
         built.loaded_at is null
             or current.lookups_version is distinct from built.lookups_version
@@ -192,26 +191,19 @@
             from {{ pull_request_watermarks_relation() }} as current
             left join {{ pull_request_builds_relation() }} as built
                 on built.model = '{{ this.name }}' and built.tenant_id = current.tenant_id
-            cross join lateral (
-                select loads.pull_request_id
-                from ({{ pull_request_loads(config.get('pull_request_tables')) }}) as loads
-                where loads.tenant_id = current.tenant_id
-                offset 0
-            ) as whole
+            cross join lateral {{ rows_loaded_since(
+                pull_request_loads(config.get('pull_request_tables')), ['pull_request_id'], 'current.tenant_id'
+            ) }} as whole
             where {{ whole_tenant }}
             union all
             select current.tenant_id, since.pull_request_id
             from {{ pull_request_watermarks_relation() }} as current
             inner join {{ pull_request_builds_relation() }} as built
                 on built.model = '{{ this.name }}' and built.tenant_id = current.tenant_id
-            cross join lateral (
-                select loads.pull_request_id
-                from ({{ pull_request_loads(config.get('pull_request_tables')) }}) as loads
-                where loads.tenant_id = current.tenant_id
-                    and loads.load_id >= floor(extract(epoch from built.loaded_at))::bigint::text
-                    and loads.loaded_at > built.loaded_at
-                offset 0
-            ) as since
+            cross join lateral {{ rows_loaded_since(
+                pull_request_loads(config.get('pull_request_tables')), ['pull_request_id'], 'current.tenant_id',
+                'built.loaded_at'
+            ) }} as since
             where not ({{ whole_tenant }})
         ) as loads;
     create unique index on {{ changed_pull_requests_relation() }} (tenant_id, pull_request_id);

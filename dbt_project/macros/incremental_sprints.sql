@@ -200,30 +200,19 @@
         left join {{ git_watermarks_relation() }} as loaded on loaded.tenant_id = built.tenant_id
         where loaded.loaded_at is distinct from built.loaded_at
     ),
-    -- tenant by tenant, only the rows loaded since, through the raw tables' load id indexes
-    -- (`load_id >= ...`: the load id no newer load sorts before); every row of a tenant the
-    -- mart has no git watermark of
+    -- tenant by tenant, only the rows loaded since, through the raw tables' load id indexes;
+    -- every row of a tenant the mart has no git watermark of
     touched as (
         select built.tenant_id, loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
         from built
-        cross join lateral (
-            select loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
-            from ({{ git_loads() }}) as loads
-            where loads.tenant_id = built.tenant_id
-            offset 0
-        ) as loads
+        cross join lateral {{ rows_loaded_since(git_loads(), ['pull_request_id', 'kind', 'moment', 'moment_to'], 'built.tenant_id') }} as loads
         where built.loaded_at is null
         union all
         select built.tenant_id, loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
         from built
-        cross join lateral (
-            select loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
-            from ({{ git_loads() }}) as loads
-            where loads.tenant_id = built.tenant_id
-                and loads.load_id >= floor(extract(epoch from built.loaded_at))::bigint::text
-                and loads.loaded_at > built.loaded_at
-            offset 0
-        ) as loads
+        cross join lateral {{ rows_loaded_since(
+            git_loads(), ['pull_request_id', 'kind', 'moment', 'moment_to'], 'built.tenant_id', 'built.loaded_at'
+        ) }} as loads
         where built.loaded_at is not null
     ),
     with_pull_request as (

@@ -161,6 +161,24 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro rows_loaded_since(rows, columns, tenant, loaded_at=none) -%}
+    {#- For a lateral join: the rows of `rows` (a query over raw tables with tenant_id, load_id
+        (the dlt load id as stored) and loaded_at) of `tenant` (an expression) loaded after
+        `loaded_at` (an expression; none: every row of the tenant), read through the raw tables'
+        load id indexes (`load_id >= ...`: the load id no newer load sorts before); `columns`,
+        the ones to return. -#}
+    (
+        select {% for column in columns %}loads.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+        from ({{ rows }}) as loads
+        where loads.tenant_id = {{ tenant }}
+        {%- if loaded_at is not none %}
+            and loads.load_id >= floor(extract(epoch from {{ loaded_at }}))::bigint::text
+            and loads.loaded_at > {{ loaded_at }}
+        {%- endif %}
+        offset 0
+    )
+{%- endmacro %}
+
 {% macro tenants_gone(relation, present) -%}
     {#- The tenants of the partition that `relation` (with an index led by tenant_id) holds rows
         of and `present` (a relation with a tenant_id column, indexed or small) has none of: read
