@@ -276,9 +276,7 @@
 {% macro replace_changed_sprints() -%}
     {%- if is_incremental() -%}
     {%- set changed = config.get('changed_sprints') -%}
-    {{ index_raw_load_ids(pull_request_sources([
-        'pull_requests', 'reviews', 'commits', 'reviewers', 'pull_request_work_items'
-    ])) }};
+    {{ index_raw_load_ids(pull_request_sources()) }};
     drop table if exists {{ git_watermarks_relation() }};
     create temporary table {{ git_watermarks_relation() }} as
         {{ completed_git_loads() }};
