@@ -311,11 +311,17 @@
     (deletes) its entries in its own build's transaction, deletes those pull requests' rows and
     selects them again. -#}
 
-{% macro per_logged_pull_request_table() -%}
+{% macro per_logged_pull_request_table(key=[], moments_for=[]) -%}
+    {#- `key`: the columns that, after the pull request, make a row unique (a unique index);
+        `moments_for`: the sprint marts to log the moments of changed git facts for (a model of
+        git moments: int_git_moments, see macros/incremental_sprints.sql). -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook="{{ replace_logged_pull_requests() }}"
+        pre_hook="{{ replace_logged_pull_requests() }}",
+        post_hook="{{ log_git_moment_changes() }}" if moments_for else [],
+        moments_for=moments_for,
+        indexes=[{'columns': ['tenant_id', 'pull_request_id'] + key, 'unique': true}] if key else []
     ) }}
 {%- endmacro %}
 
@@ -345,6 +351,16 @@
             on whole.tenant_id = pull_requests.tenant_id;
     analyze {{ changed_pull_requests_relation() }};
     delete from {{ pull_request_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }};
+    {%- if config.get('moments_for') %}
+    -- the rows about to be rebuilt, as they were (log_git_moment_changes compares them with the new)
+    drop table if exists {{ previous_moments_relation() }};
+    create temporary table {{ previous_moments_relation() }} as
+        select built.* from {{ this }} as built
+        where built.tenant_id in (select tenant_id from {{ logged_tenants_relation() }})
+           or (built.tenant_id, built.pull_request_id) in (
+                select tenant_id, pull_request_id from {{ changed_pull_requests_relation() }}
+           );
+    {%- endif %}
     -- a tenant int_pull_requests_unified no longer has (offboarded) keeps no rows
     delete from {{ this }}
     where tenant_id in ({{ tenants_gone(this, ref('int_pull_requests_unified')) }});

@@ -26,26 +26,23 @@
         pre-hook for every sprint of a tenant whose inputs moved (inputs_version: a fingerprint
         of its scope rows, items, DMT assessments and, per person, people) and compared with
         the mart's;
-      * git data loaded since: for a tenant with a git load completed since the mart's
-        git_loaded_at, every raw git row (a pull request, a review or Azure reviewer
-        vote, a commit, an Azure work-item link) loaded after the mart's git_loaded_at names
-        the moments it can change a count at (git_changed_ranges): its pull request's opening
-        and merge, a review's submission, a commit's authoring; every sprint whose window
-        [start_at, window_end_at] meets one is rebuilt. An Azure reviewer row holds only the
-        latest vote (the earlier one's moment is gone), so it reaches over every moment an
-        earlier vote or comment can have had: from its first activity to its latest vote,
-        reset or comment; a pull request not in int_pull_requests_unified yet, all time.
-        The rows loaded since are read through the raw tables' load id indexes;
+      * git facts changed since: int_git_moments keeps every git fact the marts count (a pull
+        request's opening and merge, a review, a commit) at the moment it counts at, with a
+        fingerprint of what decides how it counts. It is rebuilt per pull request after
+        int_pull_requests_unified (a pull request with a raw row loaded since); its post-hook
+        compares the rebuilt facts with the ones they replace and logs, for each sprint mart,
+        every moment of a fact group that changed, before and after (intermediate.git_moment_changes;
+        a tenant whole when it is built in full). The mart takes its entries in its own
+        build's transaction and rebuilds every sprint whose window [start_at, window_end_at]
+        holds one. A pull request loaded again unchanged, or gaining a review today, does not
+        rebuild the sprints of its old commits; a vote changed in place rebuilds the sprint of
+        the old vote too (the old fact's moment is in int_git_moments' row it replaces);
       * fct_developer_sprints: the whole tenant when its people's identities (int_people
         person_id and github_login, which attribute commits, pull requests and reviews)
         changed: people_version.
     git_loaded_at is the newest completed dlt load of the tenant's git sources when the build
     began (stg_dlt_loads__loads), the same on every row of a tenant (the rows kept are stamped
-    anew), so an incremental build's rows equal a rebuild's at the same as_of. Rows of a load not
-    completed then count as new at the first build after a load of the tenant completes. Two limits, as for the per-item models: a
-    tenant's git loads are assumed not to overlap (a load completing after a later-started one
-    could be taken as seen), and a load completing during the dbt run, after
-    int_pull_requests_unified was built, is counted from that table's older rows. Build with
+    anew), so an incremental build's rows equal a rebuild's at the same as_of. Build with
     var rebuild=true after loading data for a past window, or when as_of moved back. After
     changing a sprint mart's logic, rebuild it with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
@@ -130,112 +127,72 @@
     pg_temp.git_watermarks__{{ this.name }}
 {%- endmacro %}
 
-{% macro git_loads() -%}
-    {#- Every raw git row of the partition as (tenant_id, pull_request_id, kind, load_id,
-        loaded_at, moment, moment_to): its pull request, what it is (pull_request, review,
-        reviewer, commit, link), its dlt load (the id as stored, and as a time) and the moments
-        it counts at by itself (a GitHub review's submitted_at, a commit's authored_at; an Azure
-        reviewer's first activity and latest act). (The staging views carry no load; this reads
-        the raw tables' _dlt_load_id, the way staging's loaded_at is made.) -#}
-    {%- set reviewer_moments = ['first_voted_at', 'first_commented_at', 'voted_at', 'vote_reset_at', 'last_commented_at'] -%}
-    {%- set tables = [
-        ('github', 'pull_requests', 'id', 'pull_request', []),
-        ('github', 'reviews', 'pull_request_id', 'review', ['submitted_at']),
-        ('github', 'commits', 'pull_request_id', 'commit', ['authored_at']),
-        ('azure_devops_git', 'pull_requests', 'id', 'pull_request', []),
-        ('azure_devops_git', 'reviewers', 'pull_request_id', 'reviewer', reviewer_moments),
-        ('azure_devops_git', 'commits', 'pull_request_id', 'commit', ['authored_at']),
-        ('azure_devops_git', 'pull_request_work_items', 'pull_request_id', 'link', []),
-    ] -%}
-    {%- for source_type, table, key, kind, moments in tables %}
-    select
-        raw_rows.tenant_id,
-        '{{ source_type }}:' || raw_rows.{{ key }}::text as pull_request_id,
-        '{{ kind }}'::text as kind,
-        raw_rows._dlt_load_id as load_id,
-        to_timestamp(raw_rows._dlt_load_id::double precision) as loaded_at,
-        {%- if kind == 'reviewer' %}
-        -- an Azure reviewer's first vote or comment, and its latest vote, reset or comment: the
-        -- moments of every vote and comment it ever had lie between (see git_changed_ranges)
-        least(raw_rows.first_voted_at::timestamptz, raw_rows.first_commented_at::timestamptz) as moment,
-        greatest(
-            {%- for column in moments %}raw_rows.{{ column }}::timestamptz{% if not loop.last %}, {% endif %}{% endfor -%}
-        ) as moment_to
-        {%- elif moments %}
-        raw_rows.{{ moments[0] }}::timestamptz as moment,
-        raw_rows.{{ moments[0] }}::timestamptz as moment_to
-        {%- else %}
-        null::timestamptz as moment,
-        null::timestamptz as moment_to
-        {%- endif %}
-    from (
-        {{ union_tenant_sources(source(source_type, table), source_type, [key, '_dlt_load_id'] + moments) }}
-    ) as raw_rows
-    where true {{ and_tenant('raw_rows') }}
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+{% macro git_moment_changes_relation() -%}
+    {{ api.Relation.create(database=this.database, schema=generate_schema_name('intermediate', none), identifier='git_moment_changes') }}
 {%- endmacro %}
 
-{% macro git_changed_ranges() -%}
-    {#- Per tenant, the stretches of time (from_at, to_at) that git rows loaded since the mart's
-        git_loaded_at can change a count in: a pull request's opening and merge (its author,
-        links and reviews are counted there), a GitHub review's submission (and its pull
-        request's merge), a commit's authoring, an Azure work-item link's pull request's merge.
-        An Azure reviewer row keeps only the latest vote, so the earlier one's moment is gone; but
-        every vote or comment it had lies between its first activity (first vote or comment,
-        which only moves earlier) and its latest vote, reset or comment (each only moves later):
-        that stretch (from its pull request's opening when it has no first activity, to all
-        time when it has no latest act), its pull request's opening and its merge. A pull
-        request the unified table does not hold yet: all time. -#}
-    with built as materialized (
-        -- only the tenants with a git load completed since (the raw tables of the others are not
-        -- read: a load's rows count once it has completed, as git_loaded_at does)
-        select built.tenant_id, built.loaded_at
-        from (
-            select tenant_id, max(git_loaded_at) as loaded_at
-            from {{ this }}
-            {{ tenant_filter() }}
-            group by tenant_id
-        ) as built
-        left join {{ git_watermarks_relation() }} as loaded on loaded.tenant_id = built.tenant_id
-        where loaded.loaded_at is distinct from built.loaded_at
-    ),
-    -- tenant by tenant, only the rows loaded since, through the raw tables' load id indexes;
-    -- every row of a tenant the mart has no git watermark of
-    touched as (
-        select built.tenant_id, loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
-        from built
-        cross join lateral {{ rows_loaded_since(git_loads(), ['pull_request_id', 'kind', 'moment', 'moment_to'], 'built.tenant_id') }} as loads
-        where built.loaded_at is null
-        union all
-        select built.tenant_id, loads.pull_request_id, loads.kind, loads.moment, loads.moment_to
-        from built
-        cross join lateral {{ rows_loaded_since(
-            git_loads(), ['pull_request_id', 'kind', 'moment', 'moment_to'], 'built.tenant_id', 'built.loaded_at'
-        ) }} as loads
-        where built.loaded_at is not null
-    ),
-    with_pull_request as (
-        select touched.*, pull_requests.pull_request_id is not null as is_known,
-            pull_requests.opened_at, pull_requests.merged_at
-        from touched
-        left join {{ ref('int_pull_requests_unified') }} as pull_requests
-            on pull_requests.tenant_id = touched.tenant_id and pull_requests.pull_request_id = touched.pull_request_id
+{% macro previous_moments_relation() -%}
+    pg_temp.previous_moments__{{ this.name }}
+{%- endmacro %}
+
+{% macro create_git_moment_changes() -%}
+    create table if not exists {{ git_moment_changes_relation() }} (
+        consumer text not null,
+        tenant_id text not null,
+        moment timestamptz
     )
-    select tenant_id, moment as from_at, moment_to as to_at from with_pull_request
-    where kind <> 'reviewer' and moment is not null
-    union
-    select tenant_id, coalesce(moment, opened_at, '-infinity'::timestamptz), coalesce(moment_to, 'infinity'::timestamptz)
-    from with_pull_request where kind = 'reviewer'
-    union
-    select tenant_id, opened_at, opened_at from with_pull_request
-    where kind in ('pull_request', 'reviewer') and opened_at is not null
-    union
-    select tenant_id, merged_at, merged_at from with_pull_request
-    where kind in ('pull_request', 'review', 'reviewer', 'link') and merged_at is not null
-    union
-    select tenant_id, '-infinity'::timestamptz, 'infinity'::timestamptz from with_pull_request
-    where not is_known
+{%- endmacro %}
+
+{% macro log_git_moment_changes() -%}
+    {#- Post-hook of int_git_moments: log, for each sprint mart of its moments_for, the moments
+        at which the facts it rebuilt changed. A fact group (a pull request's opening, its
+        merge, its reviews, one commit) changed when any of its facts appeared, went, moved or
+        changed fingerprint; every moment of the group, before and after, is logged (a review
+        can change which of a person's reviews is their first). A build in full logs each
+        tenant whole (moment null). -#}
+    {{ create_git_moment_changes() }};
+    {%- if is_incremental() %}
+    drop table if exists pg_temp.current_moments__{{ this.name }};
+    create temporary table pg_temp.current_moments__{{ this.name }} as
+        select built.* from {{ this }} as built
+        where built.tenant_id in (select tenant_id from {{ logged_tenants_relation() }})
+           or (built.tenant_id, built.pull_request_id) in (
+                select tenant_id, pull_request_id from {{ changed_pull_requests_relation() }}
+           );
+    insert into {{ git_moment_changes_relation() }} (consumer, tenant_id, moment)
+    with changed_groups as (
+        select distinct
+            coalesce(fresh.tenant_id, stale.tenant_id) as tenant_id,
+            coalesce(fresh.pull_request_id, stale.pull_request_id) as pull_request_id,
+            coalesce(fresh.fact_group, stale.fact_group) as fact_group
+        from pg_temp.current_moments__{{ this.name }} as fresh
+        full join {{ previous_moments_relation() }} as stale
+            on stale.tenant_id = fresh.tenant_id and stale.pull_request_id = fresh.pull_request_id
+            and stale.fact_group = fresh.fact_group and stale.fact = fresh.fact
+        where (fresh.counted_at, fresh.also_counted_at, fresh.fingerprint) is distinct from (stale.counted_at, stale.also_counted_at, stale.fingerprint)
+    ),
+    moments as (
+        select distinct facts.tenant_id, moment
+        from (
+            select * from pg_temp.current_moments__{{ this.name }}
+            union all
+            select * from {{ previous_moments_relation() }}
+        ) as facts
+        inner join changed_groups
+            on changed_groups.tenant_id = facts.tenant_id and changed_groups.pull_request_id = facts.pull_request_id
+            and changed_groups.fact_group = facts.fact_group
+        cross join lateral (values (facts.counted_at), (facts.also_counted_at)) as moments (moment)
+        where moment is not null
+    )
+    select consumers.consumer, moments.tenant_id, moments.moment
+    from moments
+    cross join (values {% for consumer in config.get('moments_for') %}('{{ consumer }}'){% if not loop.last %}, {% endif %}{% endfor %}) as consumers (consumer)
+    {%- else %}
+    insert into {{ git_moment_changes_relation() }} (consumer, tenant_id, moment)
+    select consumers.consumer, tenants.tenant_id, null::timestamptz
+    from (select distinct tenant_id from {{ this }} {{ tenant_filter() }}) as tenants
+    cross join (values {% for consumer in config.get('moments_for') %}('{{ consumer }}'){% if not loop.last %}, {% endif %}{% endfor %}) as consumers (consumer)
+    {%- endif %}
 {%- endmacro %}
 
 {% macro git_watermarks() -%}
@@ -276,7 +233,6 @@
 {% macro replace_changed_sprints() -%}
     {%- if is_incremental() -%}
     {%- set changed = config.get('changed_sprints') -%}
-    {{ index_raw_load_ids(pull_request_sources()) }};
     drop table if exists {{ git_watermarks_relation() }};
     create temporary table {{ git_watermarks_relation() }} as
         {{ completed_git_loads() }};
@@ -295,12 +251,18 @@
         ~ " or sprints.start_at is null or coalesce(sprints.completed_at, sprints.end_at) is null"
         ~ " or coalesce(sprints.completed_at, sprints.end_at) <= sprints.start_at"
     ) }};
-    -- git data loaded since: every sprint whose window meets a moment it can change a count at
+    -- git facts changed since: every sprint whose window holds a moment int_git_moments logged
+    -- for this mart (a tenant logged whole: every sprint); the entries are taken
+    {{ create_git_moment_changes() }};
     {{ add_changed_sprints(
         "select sprints.tenant_id, sprints.sprint_uid from (" ~ current_sprints() ~ ") as sprints"
-        ~ " inner join (" ~ git_changed_ranges() ~ ") as ranges on ranges.tenant_id = sprints.tenant_id"
-        ~ " where sprints.start_at <= ranges.to_at and sprints.window_end_at >= ranges.from_at"
+        ~ " inner join (select distinct tenant_id, moment from " ~ git_moment_changes_relation()
+        ~ " where consumer = '" ~ this.name ~ "' " ~ and_tenant() ~ ") as moments"
+        ~ " on moments.tenant_id = sprints.tenant_id"
+        ~ " where moments.moment is null"
+        ~ " or (sprints.start_at <= moments.moment and sprints.window_end_at >= moments.moment)"
     ) }};
+    delete from {{ git_moment_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }};
     -- The tenants whose figures' inputs moved: only theirs are recomputed by the mart's own rules.
     drop table if exists {{ inputs_versions_relation() }};
     create temporary table {{ inputs_versions_relation() }} as
@@ -343,7 +305,9 @@
     from {{ inputs_versions_relation() }} as versions
     where versions.tenant_id = built.tenant_id and built.inputs_version is distinct from versions.inputs_version
     {%- else -%}
-    select 1
+    -- a build in full takes every entry logged for it
+    {{ create_git_moment_changes() }};
+    delete from {{ git_moment_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -33,7 +33,7 @@ from pulse import control
 from pulse.db import admin_engine
 from pulse.settings import Settings
 from tests.conftest import run_dbt
-from tests.incremental_builds import query, tenant_rows
+from tests.incremental_builds import build_at, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 JIRA, AZURE = "isp_a", "isp_f"
@@ -219,6 +219,129 @@ def test_dmt_figures_follow_a_change_that_loads_nothing(builds: Builds, db_url: 
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("delete from control.projects where tenant_id = %s", [AZURE])
+
+
+def new_load(conn: psycopg.Connection[Any], schema: str) -> str:
+    """Record a completed dlt load in raw schema ``schema``, later than every other; its id."""
+    loads = f"{schema}._dlt_loads"
+    load_id = conn.execute(f"select (max(load_id)::numeric + 1)::text from {loads}").fetchone()[0]
+    conn.execute(
+        f"insert into {loads} (load_id, schema_name, status, inserted_at)"
+        f" select %s, max(schema_name), 0, now() from {loads}",
+        [load_id],
+    )
+    return str(load_id)
+
+
+def logged_moments(db_url: str, tenant: str) -> dict[str, set[datetime | None]]:
+    """The moments int_git_moments logged for each sprint mart of ``tenant``, not taken yet."""
+    logged: dict[str, set[datetime | None]] = {}
+    for consumer, moment in query(
+        db_url, "select consumer, moment from intermediate.git_moment_changes where tenant_id = %s", tenant
+    ):
+        logged.setdefault(consumer, set()).add(moment)
+    return logged
+
+
+def test_git_facts_loaded_again_unchanged_log_nothing_and_a_moved_review_logs_its_pull_request_s_reviews(
+    builds: Builds, db_url: str
+) -> None:
+    # A GitHub pull request loaded again with every row unchanged (its raw rows carry a new load)
+    # gives int_git_moments the same facts: nothing is logged for the sprint marts, so none of
+    # its sprints is rebuilt. Moving one of its reviews logs every review moment of the pull
+    # request, before and after (a move can change which review is someone's first).
+    as_of = WORLD_DAY + timedelta(days=2)
+    schema = f"raw_github__{JIRA}"
+    pull_request, reviews = query(
+        db_url,
+        f"select pull_request_id, array_agg(submitted_at::timestamptz order by submitted_at) from {schema}.reviews"
+        " where submitted_at is not null and state <> 'PENDING'"
+        " group by pull_request_id having count(*) >= 2 order by pull_request_id limit 1",
+    )[0]
+    selection = "int_pull_request_refs int_pull_request_work_items int_pull_requests_unified int_git_moments"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        load_id = new_load(conn, schema)
+        for table, key in (("pull_requests", "id"), ("reviews", "pull_request_id"), ("commits", "pull_request_id")):
+            conn.execute(f"update {schema}.{table} set _dlt_load_id = %s where {key} = %s", [load_id, pull_request])
+    build_at(selection, as_of)
+    assert logged_moments(db_url, JIRA) == {}
+
+    moved_to = as_of - timedelta(hours=1)
+    merge = (
+        "select merged_at, first_review_at from intermediate.int_pull_requests_unified"
+        " where tenant_id = %s and pull_request_id = %s"
+    )
+    merged_at, first_review_at = query(db_url, merge, JIRA, f"github:{pull_request}")[0]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        load_id = new_load(conn, schema)
+        conn.execute(
+            f"update {schema}.reviews set submitted_at = %s, _dlt_load_id = %s"
+            f" where id = (select min(id) from {schema}.reviews where pull_request_id = %s and submitted_at = %s)",
+            [moved_to, load_id, pull_request, reviews[0]],
+        )
+    build_at(selection, as_of)
+    # every review moment of the pull request, before and after; and its merge when the move
+    # changed its first review (fct_sprints' hours to first review count at the merge)
+    expected = set(reviews) | {moved_to}
+    if query(db_url, merge, JIRA, f"github:{pull_request}")[0][1] != first_review_at and merged_at is not None:
+        expected.add(merged_at)
+    assert logged_moments(db_url, JIRA) == {"fct_sprints": expected, "fct_developer_sprints": expected}
+
+    build(as_of)
+    assert logged_moments(db_url, JIRA) == {}
+    incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+    build(as_of, rebuild=True)
+    for mart in MARTS:
+        assert incremental[mart] == rows_of(db_url, mart), mart
+
+
+def reviewed(db_url: str, tenant: str) -> dict[tuple[str, str], int]:
+    """(sprint, person) → pull requests reviewed, of fct_developer_sprints' rows of ``tenant``."""
+    rows = query(
+        db_url,
+        "select sprint_uid, person_id, prs_reviewed from marts.fct_developer_sprints where tenant_id = %s",
+        tenant,
+    )
+    return {(sprint, person): count for sprint, person, count in rows}
+
+
+def test_a_vote_changed_in_place_rebuilds_the_sprint_of_the_old_vote(builds: Builds, db_url: str) -> None:
+    # An Azure reviewer's row holds only their current vote. A vote cast again later (a new
+    # load, the row changed in place) leaves the closed sprint that held the old one: the row
+    # that int_git_moments replaces still has the old moment, so that sprint is rebuilt, with
+    # one pull request reviewed fewer for the reviewer.
+    as_of = WORLD_DAY + timedelta(days=2)
+    schema = f"raw_azure_devops_git__{AZURE}"
+    row_id, sprint, person = query(
+        db_url,
+        f"select reviewers._dlt_id, sprints.sprint_uid, sprints.person_id from {schema}.reviewers as reviewers"
+        " inner join intermediate.int_pull_requests_unified as pull_requests"
+        "   on pull_requests.tenant_id = %s"
+        "   and pull_requests.pull_request_id = 'azure_devops_git:' || reviewers.pull_request_id"
+        " inner join marts.fct_developer_sprints as sprints"
+        "   on sprints.tenant_id = %s and sprints.person_id = lower(reviewers.unique_name)"
+        "   and reviewers.voted_at::timestamptz >= sprints.start_at"
+        "   and reviewers.voted_at::timestamptz < sprints.window_end_at"
+        " where reviewers.vote::integer <> 0 and sprints.prs_reviewed > 0 and sprints.window_end_at < %s"
+        "   and pull_requests.author_person_id is distinct from lower(reviewers.unique_name)"
+        " order by reviewers.voted_at, reviewers._dlt_id limit 1",
+        AZURE,
+        AZURE,
+        as_of - timedelta(days=3),
+    )[0]
+    before = reviewed(db_url, AZURE)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        load_id = new_load(conn, schema)
+        conn.execute(
+            f"update {schema}.reviewers set voted_at = %s, _dlt_load_id = %s where _dlt_id = %s",
+            [as_of - timedelta(hours=1), load_id, row_id],
+        )
+    build(as_of)
+    incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+    assert reviewed(db_url, AZURE)[(sprint, person)] == before[(sprint, person)] - 1
+    build(as_of, rebuild=True)
+    for mart in MARTS:
+        assert incremental[mart] == rows_of(db_url, mart), mart
 
 
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, db_url: str) -> None:

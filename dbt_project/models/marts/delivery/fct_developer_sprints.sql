@@ -18,6 +18,7 @@
     every person's row of the sprints whose window, members, completed work, defects, DMT
     figures or git data changed since the mart last built them, and a tenant whole when its
     people's identities changed (people_version). -#}
+-- depends_on: {{ ref('int_git_moments') }}
 {{ per_sprint_table(changed='fct_developer_sprints_changed', per_person=true) }}
 
 with

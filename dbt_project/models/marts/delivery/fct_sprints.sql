@@ -25,6 +25,7 @@
     Built incrementally by changed sprints (macros/incremental_sprints.sql): a build rebuilds
     the sprints whose row, window, scope, defects, DMT figures or git data changed since the
     mart last built them. -#}
+-- depends_on: {{ ref('int_git_moments') }}
 {{ per_sprint_table(changed='fct_sprints_changed') }}
 
 with

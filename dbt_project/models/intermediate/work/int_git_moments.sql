@@ -1,0 +1,117 @@
+{#- The git facts the sprint marts count, each at the moment it counts at, with a fingerprint of
+    what decides how it counts: what tells the sprint marts which sprints a git load changed.
+
+    One row per fact, in groups (fact_group):
+      * 'opened': a pull request's opening (pull requests authored), by its author;
+      * 'merged': its merge (pull requests merged; fct_sprints' merged pull requests of a
+        sprint's items with their review figures), by its author, with its opening, first
+        review, review flags and linked work items;
+      * 'reviews': each of its reviews (fact: the review), at its submission and first activity
+        (pull requests reviewed, review turnaround), by its reviewer, with the pull request's
+        author and opening (a review of one's own pull request does not count; turnaround runs
+        from the opening);
+      * 'commit:<sha>': each of its commits, at its authoring, by its author.
+    Only facts with a moment are kept.
+
+    Built per pull request, following int_pull_requests_unified (macros/incremental_pull_requests.sql:
+    it logs the pull requests it rebuilt). Its post-hook compares a rebuilt pull request's facts
+    with the ones they replace and logs, for fct_sprints and fct_developer_sprints, every moment
+    of a group that changed (macros/incremental_sprints.sql): a pull request loaded again with
+    the same facts changes no sprint. -#}
+{{ per_logged_pull_request_table(key=['fact_group', 'fact'], moments_for=['fct_sprints', 'fct_developer_sprints']) }}
+
+with
+
+pull_requests as (
+    select tenant_id, pull_request_id, source_system, author_login, author_person_id, opened_at, merged_at,
+        first_review_at, is_reviewed, is_merged_without_review
+    from {{ ref('int_pull_requests_unified') }}
+    where true {{ and_pull_request_in_batch() }}
+),
+
+links as (
+    select tenant_id, pull_request_id, string_agg(work_item_uid, ',' order by work_item_uid) as work_items
+    from {{ ref('int_pull_request_work_items') }}
+    where true {{ and_pull_request_in_batch() }}
+    group by tenant_id, pull_request_id
+),
+
+reviews as (
+    select tenant_id, pull_request_id, review_id, source_system, reviewer_email, reviewer_login, submitted_at,
+        first_activity_at
+    from {{ ref('int_pull_request_reviews_unified') }}
+    where true {{ and_pull_request_in_batch() }}
+),
+
+commits as (
+    select tenant_id, pull_request_id, commit_sha, author_email, author_login, authored_at
+    from {{ ref('stg_github__commits') }}
+    where true {{ and_pull_request_in_batch() }}
+    union all
+    select tenant_id, pull_request_id, commit_sha, author_email, author_login, authored_at
+    from {{ ref('stg_azure_devops_git__commits') }}
+    where true {{ and_pull_request_in_batch() }}
+),
+
+facts as (
+    select
+        tenant_id,
+        pull_request_id,
+        'opened'::text as fact_group,
+        ''::text as fact,
+        opened_at as counted_at,
+        null::timestamptz as also_counted_at,
+        md5(row(source_system, author_login, author_person_id)::text) as fingerprint
+    from pull_requests
+    union all
+    select
+        pull_requests.tenant_id,
+        pull_requests.pull_request_id,
+        'merged',
+        '',
+        pull_requests.merged_at,
+        null::timestamptz,
+        md5(row(
+            pull_requests.source_system, pull_requests.author_login, pull_requests.author_person_id,
+            pull_requests.opened_at, pull_requests.first_review_at, pull_requests.is_reviewed,
+            pull_requests.is_merged_without_review, links.work_items
+        )::text)
+    from pull_requests
+    left join links
+        on links.tenant_id = pull_requests.tenant_id and links.pull_request_id = pull_requests.pull_request_id
+    union all
+    select
+        reviews.tenant_id,
+        reviews.pull_request_id,
+        'reviews',
+        reviews.review_id,
+        reviews.submitted_at,
+        reviews.first_activity_at,
+        md5(row(
+            reviews.source_system, reviews.reviewer_email, reviews.reviewer_login,
+            pull_requests.author_login, pull_requests.author_person_id, pull_requests.opened_at
+        )::text)
+    from reviews
+    left join pull_requests
+        on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
+    union all
+    -- (a commit listed twice for one pull request is one fact)
+    select
+        tenant_id,
+        pull_request_id,
+        'commit:' || commit_sha,
+        '',
+        min(authored_at),
+        null::timestamptz,
+        md5(string_agg(
+            row(author_email, author_login, authored_at)::text, ','
+            order by row(author_email, author_login, authored_at)::text
+        ))
+    from commits
+    where commit_sha is not null
+    group by tenant_id, pull_request_id, commit_sha
+)
+
+select tenant_id, pull_request_id, fact_group, fact, counted_at, also_counted_at, fingerprint
+from facts
+where counted_at is not null or also_counted_at is not null
