@@ -243,13 +243,14 @@ def logged_moments(db_url: str, tenant: str) -> dict[str, set[datetime | None]]:
     return logged
 
 
-def test_git_facts_loaded_again_unchanged_log_nothing_and_a_moved_review_logs_its_pull_request_s_reviews(
+def test_git_facts_loaded_again_unchanged_log_nothing_and_a_moved_review_logs_its_own_moments(
     builds: Builds, db_url: str
 ) -> None:
     # A GitHub pull request loaded again with every row unchanged (its raw rows carry a new load)
     # gives int_git_moments the same facts: nothing is logged for the sprint marts, so none of
-    # its sprints is rebuilt. Moving one of its reviews logs every review moment of the pull
-    # request, before and after (a move can change which review is someone's first).
+    # its sprints is rebuilt. Moving its latest review later logs that review's moment before
+    # and after (its reviewer's first review is the same or moves between the two), not the
+    # other reviews'; and its merge when the move changed its first review.
     as_of = WORLD_DAY + timedelta(days=2)
     schema = f"raw_github__{JIRA}"
     pull_request, reviews = query(
@@ -277,12 +278,11 @@ def test_git_facts_loaded_again_unchanged_log_nothing_and_a_moved_review_logs_it
         conn.execute(
             f"update {schema}.reviews set submitted_at = %s, _dlt_load_id = %s"
             f" where id = (select min(id) from {schema}.reviews where pull_request_id = %s and submitted_at = %s)",
-            [moved_to, load_id, pull_request, reviews[0]],
+            [moved_to, load_id, pull_request, reviews[-1]],
         )
     build_at(selection, as_of)
-    # every review moment of the pull request, before and after; and its merge when the move
-    # changed its first review (fct_sprints' hours to first review count at the merge)
-    expected = set(reviews) | {moved_to}
+    # (fct_sprints' hours to first review count at the merge)
+    expected = {reviews[-1], moved_to}
     if query(db_url, merge, JIRA, f"github:{pull_request}")[0][1] != first_review_at and merged_at is not None:
         expected.add(merged_at)
     assert logged_moments(db_url, JIRA) == {"fct_sprints": expected, "fct_developer_sprints": expected}

@@ -6,12 +6,14 @@
       * 'merged': its merge (pull requests merged; fct_sprints' merged pull requests of a
         sprint's items with their review figures), by its author, with its opening, first
         review, review flags and linked work items;
-      * 'reviews': each of its reviews (fact: the review), at its submission and first activity
-        (pull requests reviewed, review turnaround), by its reviewer, with the pull request's
-        author and opening (a review of one's own pull request does not count; turnaround runs
-        from the opening);
+      * 'review:<id>': a review's submission (pull requests reviewed), by its reviewer, with the
+        pull request's author (a review of one's own pull request does not count);
+      * 'first_review:<person>': a person's first review of the pull request (review
+        turnaround counts at it, from the opening), with the pull request's opening and author;
       * 'commit:<sha>': each of its commits, at its authoring, by its author.
-    Only facts with a moment are kept.
+    Only facts with a moment are kept. A review gained or changed logs its own moment and, when it
+    moves its reviewer's first review, the first review's old and new moments: not every review
+    of the pull request.
 
     Built per pull request, following int_pull_requests_unified (macros/incremental_pull_requests.sql:
     it logs the pull requests it rebuilt). Its post-hook compares a rebuilt pull request's facts
@@ -36,11 +38,26 @@ links as (
     group by tenant_id, pull_request_id
 ),
 
+people as (
+    select tenant_id, person_id, github_login
+    from {{ ref('int_people') }}
+    {{ tenant_filter() }}
+),
+
+-- each review with its reviewer as a person, as fct_developer_sprints attributes it
 reviews as (
-    select tenant_id, pull_request_id, review_id, source_system, reviewer_email, reviewer_login, submitted_at,
-        first_activity_at
-    from {{ ref('int_pull_request_reviews_unified') }}
-    where true {{ and_pull_request_in_batch() }}
+    select
+        reviews.tenant_id, reviews.pull_request_id, reviews.review_id, reviews.source_system,
+        reviews.reviewer_email, reviews.reviewer_login, reviews.submitted_at, reviews.first_activity_at,
+        coalesce(by_email.person_id, by_login.person_id) as person_id
+    from {{ ref('int_pull_request_reviews_unified') }} as reviews
+    left join people as by_email
+        on by_email.tenant_id = reviews.tenant_id and by_email.person_id = reviews.reviewer_email
+    left join people as by_login
+        on by_login.tenant_id = reviews.tenant_id
+        and reviews.source_system = 'github'
+        and by_login.github_login = reviews.reviewer_login
+    where true {{ and_pull_request_in_batch('reviews') }}
 ),
 
 commits as (
@@ -80,20 +97,35 @@ facts as (
     left join links
         on links.tenant_id = pull_requests.tenant_id and links.pull_request_id = pull_requests.pull_request_id
     union all
-    select
+    -- (a review with two people behind its reviewer is one fact)
+    select distinct on (reviews.tenant_id, reviews.pull_request_id, reviews.review_id)
         reviews.tenant_id,
         reviews.pull_request_id,
-        'reviews',
-        reviews.review_id,
+        'review:' || reviews.review_id,
+        '',
         reviews.submitted_at,
-        reviews.first_activity_at,
+        null::timestamptz,
         md5(row(
             reviews.source_system, reviews.reviewer_email, reviews.reviewer_login,
-            pull_requests.author_login, pull_requests.author_person_id, pull_requests.opened_at
+            pull_requests.author_login, pull_requests.author_person_id
         )::text)
     from reviews
     left join pull_requests
         on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
+    union all
+    select
+        reviews.tenant_id,
+        reviews.pull_request_id,
+        'first_review:' || reviews.person_id,
+        '',
+        min(reviews.first_activity_at),
+        null::timestamptz,
+        md5(row(min(pull_requests.opened_at), min(pull_requests.author_person_id), min(pull_requests.author_login))::text)
+    from reviews
+    left join pull_requests
+        on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
+    where reviews.person_id is not null
+    group by reviews.tenant_id, reviews.pull_request_id, reviews.person_id
     union all
     -- (a commit listed twice for one pull request is one fact)
     select
