@@ -42,7 +42,8 @@
     }) }}
 {%- endmacro %}
 
-{% macro per_agent_run_table(loaded, also=none, logs_changes=false, versions=none, primary_key=false, watermarks=none) -%}
+{% macro per_agent_run_table(loaded, also=none, logs_changes=false, versions=none, primary_key=false, watermarks=none,
+                              loaded_since=none, raw_load_ids=[]) -%}
     {#- Config of a per-run model. `loaded`: the name of a macro that selects (tenant_id,
         agent_run_id, loaded_at) of every candidate row (a run may appear more than once);
         `also`: the name of a macro of statements that add runs to rebuild to
@@ -54,7 +55,11 @@
         way the database refuses a duplicate run, which a test would have to find by reading
         the whole table after every build; `watermarks`: the name of a macro selecting
         (tenant_id, loaded_at), each tenant's newest load of `loaded` (default: its max, a pass
-        over `loaded`). An index on (tenant_id, source_loaded_at) gives each tenant's watermark
+        over `loaded`); `loaded_since`: the name of a macro (tenant, loaded_at) giving, for a
+        lateral join, the (tenant_id, agent_run_id) of `loaded` loaded after loaded_at from the
+        raw tables' indexed load columns (default: `loaded` filtered, a pass over it);
+        `raw_load_ids`: the raw tables (source name, table) whose dlt load id `loaded_since`
+        reads by index. An index on (tenant_id, source_loaded_at) gives each tenant's watermark
         (tenant_maxima) and, where `loaded` reads a per-run model, its newer runs, without a
         pass over the table. The pre-hook deletes what is rebuilt; the model appends it. -#}
     {%- set post_hooks = [] -%}
@@ -69,6 +74,8 @@
         'logs_changes': logs_changes,
         'run_versions': versions,
         'runs_watermarks': watermarks,
+        'runs_loaded_since': loaded_since,
+        'raw_load_ids': raw_load_ids,
         'indexes': ([] if primary_key else [{'columns': ['tenant_id', 'agent_run_id'], 'unique': true}])
             + [{'columns': ['tenant_id', 'source_loaded_at']}],
     } -%}
@@ -124,6 +131,8 @@
     {%- set also = config.get('rebuild_also') -%}
     {%- set versions = config.get('run_versions') -%}
     {%- set watermarks = config.get('runs_watermarks') -%}
+    {%- set loaded_since = config.get('runs_loaded_since') -%}
+    {%- if config.get('raw_load_ids') %}{{ index_raw_load_ids(config.get('raw_load_ids')) }};{% endif %}
     -- per tenant, the newest load the model holds (its watermark) and the newest it reads now
     drop table if exists {{ run_built_relation() }};
     create temporary table {{ run_built_relation() }} as
@@ -147,11 +156,15 @@
         select distinct loaded.tenant_id, loaded.agent_run_id
         from {{ run_built_relation() }} as built
         cross join lateral (
+        {%- if loaded_since and not var('rebuild', false) %}
+            {{ context[loaded_since]('built.tenant_id', 'built.loaded_at') }}
+        {%- else %}
             select loaded.tenant_id, loaded.agent_run_id
             from ({{ loaded }}) as loaded
             where loaded.tenant_id = built.tenant_id
                 and (loaded.loaded_at > built.loaded_at or {{ var('rebuild', false) }})
             offset 0
+        {%- endif %}
         ) as loaded
         union
         -- every run of a tenant the model has no row (with a watermark) of yet
@@ -254,6 +267,56 @@
     from {{ ref('stg_claude_code__events') }}
     where (prompt_id is not null or session_id is not null)
         and event_name in ('user_prompt', 'api_request', 'api_error', 'tool_result')
+{%- endmacro %}
+
+{% macro agent_runs_watermarks() -%}
+    {#- int_agent_runs: per tenant, the newest load of any of its run sources, by one index probe
+        per raw table where the load column is indexed (the agent platform's dlt load id). -#}
+    select newest.tenant_id, max(newest.loaded_at) as loaded_at
+    from (
+        select tenant_id, to_timestamp(_dlt_load_id::double precision) as loaded_at
+        from ({{ tenant_source_maxima(source('agent_platform', 'runs'), 'agent_platform', '_dlt_load_id') }}) as dlt
+        {%- for source_type, table, column in agent_run_load_columns() %}
+        union all
+        select tenant_id, {{ column }}::timestamptz
+        from ({{ tenant_source_maxima(source(source_type, table), source_type, column) }}) as {{ source_type }}
+        {%- endfor %}
+    ) as newest
+    where newest.loaded_at is not null {{ and_tenant('newest') }}
+    group by newest.tenant_id
+{%- endmacro %}
+
+{% macro agent_run_load_columns() -%}
+    {#- The run sources Pulse writes itself, with the column that records when a row was written. -#}
+    {{ return([('agent_import', 'runs', 'imported_at'), ('agent_mcp', 'runs', 'reported_at'),
+               ('claude_code', 'otel_events', 'received_at')]) }}
+{%- endmacro %}
+
+{% macro agent_runs_loaded_since(tenant, loaded_at) -%}
+    {#- int_agent_runs: the runs of agent_runs_loaded of `tenant` loaded after `loaded_at` (both
+        expressions, for a lateral join), read from the raw tables' load columns (the agent
+        platform's through its load id index) instead of the staging views' computed loaded_at,
+        a pass over every run. -#}
+    select raw_rows.tenant_id, 'agent_platform:' || raw_rows.run_id::text as agent_run_id
+    from ({{ union_tenant_sources(source('agent_platform', 'runs'), 'agent_platform', ['run_id', '_dlt_load_id']) }}) as raw_rows
+    where raw_rows.tenant_id = {{ tenant }}
+        and raw_rows._dlt_load_id >= floor(extract(epoch from {{ loaded_at }}))::bigint::text
+        and to_timestamp(raw_rows._dlt_load_id::double precision) > {{ loaded_at }}
+    {%- for source_type, table, column in agent_run_load_columns() if table == 'runs' %}
+    union all
+    select raw_rows.tenant_id, '{{ source_type }}:' || raw_rows.run_id::text
+    from ({{ union_tenant_sources(source(source_type, table), source_type, ['run_id', column]) }}) as raw_rows
+    where raw_rows.tenant_id = {{ tenant }} and raw_rows.{{ column }}::timestamptz > {{ loaded_at }}
+    {%- endfor %}
+    union all
+    select events.tenant_id, 'claude_code:' || {{ claude_code_run_key('events') }}
+    from ({{ union_tenant_sources(
+        source('claude_code', 'otel_events'), 'claude_code', ['prompt_id', 'session_id', 'event_name', 'received_at']
+    ) }}) as events
+    where events.tenant_id = {{ tenant }} and events.received_at::timestamptz > {{ loaded_at }}
+        and (events.prompt_id is not null or events.session_id is not null)
+        and events.event_name in ('user_prompt', 'api_request', 'api_error', 'tool_result')
+    offset 0
 {%- endmacro %}
 
 {% macro prices_version() -%}

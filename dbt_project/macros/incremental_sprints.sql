@@ -27,16 +27,17 @@
         of its scope rows, items, DMT assessments and, per person, people) and compared with
         the mart's;
       * git facts changed since: int_git_moments keeps every git fact the marts count (a pull
-        request's opening and merge, a review, a commit) at the moment it counts at, with a
-        fingerprint of what decides how it counts. It is rebuilt per pull request after
-        int_pull_requests_unified (a pull request with a raw row loaded since); its post-hook
-        compares the rebuilt facts with the ones they replace and logs, for each sprint mart,
-        every moment of a fact group that changed, before and after (intermediate.git_moment_changes;
-        a tenant whole when it is built in full). The mart takes its entries in its own
-        build's transaction and rebuilds every sprint whose window [start_at, window_end_at]
-        holds one. A pull request loaded again unchanged, or gaining a review today, does not
-        rebuild the sprints of its old commits; a vote changed in place rebuilds the sprint of
-        the old vote too (the old fact's moment is in int_git_moments' row it replaces);
+        request's opening and merge, a review, a person's first review of it, a commit) at the
+        moment it counts at, with a fingerprint of what decides how it counts. It is rebuilt per
+        pull request after int_pull_requests_unified (a pull request with a raw row loaded
+        since); its post-hook compares the rebuilt facts with the ones they replace and logs,
+        for each sprint mart, the moment before and after of every fact that appeared, went,
+        moved or changed (intermediate.git_moment_changes; a tenant whole when it is built in
+        full). The mart takes its entries in its own build's transaction and rebuilds every
+        sprint whose window [start_at, window_end_at] holds one. A pull request loaded again
+        unchanged rebuilds nothing; one gaining a review today rebuilds the sprints holding
+        today, not those of its old commits; a vote changed in place rebuilds the sprint of the
+        old vote too (its moment is in the int_git_moments row it replaces);
       * fct_developer_sprints: the whole tenant when its people's identities (int_people
         person_id and github_login, which attribute commits, pull requests and reviews)
         changed: people_version.
@@ -145,11 +146,10 @@
 
 {% macro log_git_moment_changes() -%}
     {#- Post-hook of int_git_moments: log, for each sprint mart of its moments_for, the moments
-        at which the facts it rebuilt changed. A fact group (a pull request's opening, its
-        merge, its reviews, one commit) changed when any of its facts appeared, went, moved or
-        changed fingerprint; every moment of the group, before and after, is logged (a review
-        can change which of a person's reviews is their first). A build in full logs each
-        tenant whole (moment null). -#}
+        at which the facts it rebuilt changed: a fact (a pull request's opening or merge, a
+        review, a person's first review of it, a commit) that appeared, went, moved or changed
+        fingerprint logs its moments before and after. A build in full logs each tenant whole
+        (moment null). -#}
     {{ create_git_moment_changes() }};
     {%- if is_incremental() %}
     drop table if exists pg_temp.current_moments__{{ this.name }};
@@ -160,29 +160,16 @@
                 select tenant_id, pull_request_id from {{ changed_pull_requests_relation() }}
            );
     insert into {{ git_moment_changes_relation() }} (consumer, tenant_id, moment)
-    with changed_groups as (
-        select distinct
-            coalesce(fresh.tenant_id, stale.tenant_id) as tenant_id,
-            coalesce(fresh.pull_request_id, stale.pull_request_id) as pull_request_id,
-            coalesce(fresh.fact_group, stale.fact_group) as fact_group
+    with moments as (
+        -- a fact that appeared, went, moved or changed: its moment before and after
+        select distinct coalesce(fresh.tenant_id, stale.tenant_id) as tenant_id, moment
         from pg_temp.current_moments__{{ this.name }} as fresh
         full join {{ previous_moments_relation() }} as stale
             on stale.tenant_id = fresh.tenant_id and stale.pull_request_id = fresh.pull_request_id
-            and stale.fact_group = fresh.fact_group and stale.fact = fresh.fact
-        where (fresh.counted_at, fresh.also_counted_at, fresh.fingerprint) is distinct from (stale.counted_at, stale.also_counted_at, stale.fingerprint)
-    ),
-    moments as (
-        select distinct facts.tenant_id, moment
-        from (
-            select * from pg_temp.current_moments__{{ this.name }}
-            union all
-            select * from {{ previous_moments_relation() }}
-        ) as facts
-        inner join changed_groups
-            on changed_groups.tenant_id = facts.tenant_id and changed_groups.pull_request_id = facts.pull_request_id
-            and changed_groups.fact_group = facts.fact_group
-        cross join lateral (values (facts.counted_at), (facts.also_counted_at)) as moments (moment)
-        where moment is not null
+            and stale.fact = fresh.fact
+        cross join lateral (values (fresh.counted_at), (stale.counted_at)) as moments (moment)
+        where (fresh.counted_at, fresh.fingerprint) is distinct from (stale.counted_at, stale.fingerprint)
+            and moment is not null
     )
     select consumers.consumer, moments.tenant_id, moments.moment
     from moments

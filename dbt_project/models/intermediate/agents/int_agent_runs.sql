@@ -3,8 +3,13 @@
     Built incrementally by changed runs (macros/incremental_runs.sql): the runs loaded since
     the last build (a Claude Code prompt when any of its events arrived), and every run of a
     tenant when model_prices changed. -#}
-{{ per_agent_run_table(loaded='agent_runs_loaded', also='agent_runs_also', versions='int_agent_runs_versions') }}
+{{ per_agent_run_table(
+    loaded='agent_runs_loaded', also='agent_runs_also', versions='int_agent_runs_versions',
+    watermarks='agent_runs_watermarks', loaded_since='agent_runs_loaded_since',
+    raw_load_ids=[('agent_platform', 'runs')]
+) }}
 -- depends_on: {{ ref('stg_claude_code__events') }}
+-- depends_on: {{ ref('stg_claude_code__api_requests') }}
 
 with
 
@@ -44,8 +49,14 @@ usage as (
         count(*) as lines,
         count(reported_cost_usd) as reported_lines,
         count(cost_usd) as costed_lines
-    from {{ ref('int_agent_usage_lines') }}
-    where true {{ and_tenant() }} {{ and_run_in_batch() }}
+    {%- if is_incremental() %}
+    -- int_agent_usage_lines' rows of the batch's runs, filtered before they are priced (the
+    -- view prices every line before a filter on it applies)
+    from ({{ agent_usage_lines(batch=true) }}) as lines
+    {%- else %}
+    from {{ ref('int_agent_usage_lines') }} as lines
+    {%- endif %}
+    where true {{ and_tenant() }}
     group by tenant_id, agent_run_id
 )
 

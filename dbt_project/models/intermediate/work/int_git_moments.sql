@@ -1,7 +1,7 @@
 {#- The git facts the sprint marts count, each at the moment it counts at, with a fingerprint of
     what decides how it counts: what tells the sprint marts which sprints a git load changed.
 
-    One row per fact, in groups (fact_group):
+    One row per fact (`fact` names it within its pull request):
       * 'opened': a pull request's opening (pull requests authored), by its author;
       * 'merged': its merge (pull requests merged; fct_sprints' merged pull requests of a
         sprint's items with their review figures), by its author, with its opening, first
@@ -20,7 +20,7 @@
     with the ones they replace and logs, for fct_sprints and fct_developer_sprints, every moment
     of a group that changed (macros/incremental_sprints.sql): a pull request loaded again with
     the same facts changes no sprint. -#}
-{{ per_logged_pull_request_table(key=['fact_group', 'fact'], moments_for=['fct_sprints', 'fct_developer_sprints']) }}
+{{ per_logged_pull_request_table(key=['fact'], moments_for=['fct_sprints', 'fct_developer_sprints']) }}
 
 with
 
@@ -74,10 +74,8 @@ facts as (
     select
         tenant_id,
         pull_request_id,
-        'opened'::text as fact_group,
-        ''::text as fact,
+        'opened'::text as fact,
         opened_at as counted_at,
-        null::timestamptz as also_counted_at,
         md5(row(source_system, author_login, author_person_id)::text) as fingerprint
     from pull_requests
     union all
@@ -85,9 +83,7 @@ facts as (
         pull_requests.tenant_id,
         pull_requests.pull_request_id,
         'merged',
-        '',
         pull_requests.merged_at,
-        null::timestamptz,
         md5(row(
             pull_requests.source_system, pull_requests.author_login, pull_requests.author_person_id,
             pull_requests.opened_at, pull_requests.first_review_at, pull_requests.is_reviewed,
@@ -102,9 +98,7 @@ facts as (
         reviews.tenant_id,
         reviews.pull_request_id,
         'review:' || reviews.review_id,
-        '',
         reviews.submitted_at,
-        null::timestamptz,
         md5(row(
             reviews.source_system, reviews.reviewer_email, reviews.reviewer_login,
             pull_requests.author_login, pull_requests.author_person_id
@@ -117,9 +111,7 @@ facts as (
         reviews.tenant_id,
         reviews.pull_request_id,
         'first_review:' || reviews.person_id,
-        '',
         min(reviews.first_activity_at),
-        null::timestamptz,
         md5(row(min(pull_requests.opened_at), min(pull_requests.author_person_id), min(pull_requests.author_login))::text)
     from reviews
     left join pull_requests
@@ -132,9 +124,7 @@ facts as (
         tenant_id,
         pull_request_id,
         'commit:' || commit_sha,
-        '',
         min(authored_at),
-        null::timestamptz,
         md5(string_agg(
             row(author_email, author_login, authored_at)::text, ','
             order by row(author_email, author_login, authored_at)::text
@@ -144,6 +134,6 @@ facts as (
     group by tenant_id, pull_request_id, commit_sha
 )
 
-select tenant_id, pull_request_id, fact_group, fact, counted_at, also_counted_at, fingerprint
+select tenant_id, pull_request_id, fact, counted_at, fingerprint
 from facts
-where counted_at is not null or also_counted_at is not null
+where counted_at is not null
