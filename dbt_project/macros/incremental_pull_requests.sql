@@ -62,11 +62,10 @@
     {%- endfor %}
 {%- endmacro %}
 
-{% macro pull_request_sources(tables=none) -%}
-    {#- The raw git tables named (as pull_request_tables(); none: all of them), as (source name,
-        table) pairs. -#}
+{% macro pull_request_sources(tables) -%}
+    {#- The raw git tables named (as pull_request_tables()), as (source name, table) pairs. -#}
     {%- set pairs = [] -%}
-    {%- for source_type, table, key in pull_request_tables() if tables is none or table in tables -%}
+    {%- for source_type, table, key in pull_request_tables() if table in tables -%}
         {%- do pairs.append((source_type, table)) -%}
     {%- endfor -%}
     {{ return(pairs) }}
