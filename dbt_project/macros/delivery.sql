@@ -1,4 +1,18 @@
-{#- Data tests of the delivery marts (marts/delivery). -#}
+{#- Data tests of the delivery marts (marts/delivery), and how they attribute a review. -#}
+
+{% macro reviewer_person_joins(reviews, people) -%}
+    {#- The joins that make the reviewer of a review (`reviews`: an alias of
+        int_pull_request_reviews_unified's rows) a person of `people` (int_people's tenant_id,
+        person_id, github_login): by their email, else (GitHub) by their login. The person is
+        coalesce(by_email.person_id, by_login.person_id). One rule for fct_developer_sprints and
+        int_git_moments, which logs the moments its figures change at. -#}
+    left join {{ people }} as by_email
+        on by_email.tenant_id = {{ reviews }}.tenant_id and by_email.person_id = {{ reviews }}.reviewer_email
+    left join {{ people }} as by_login
+        on by_login.tenant_id = {{ reviews }}.tenant_id
+        and {{ reviews }}.source_system = 'github'
+        and by_login.github_login = {{ reviews }}.reviewer_login
+{%- endmacro %}
 
 {% test values_between(model, column_name, min_value=none, max_value=none) -%}
     {#- Every non-null value of the column lies within [min_value, max_value] (either may be open). -#}

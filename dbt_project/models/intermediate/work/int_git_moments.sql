@@ -44,19 +44,18 @@ people as (
     {{ tenant_filter() }}
 ),
 
--- each review with its reviewer as a person, as fct_developer_sprints attributes it
+-- each review with its reviewer as a person, as fct_developer_sprints attributes it, and its
+-- pull request's author and opening
 reviews as (
     select
         reviews.tenant_id, reviews.pull_request_id, reviews.review_id, reviews.source_system,
         reviews.reviewer_email, reviews.reviewer_login, reviews.submitted_at, reviews.first_activity_at,
-        coalesce(by_email.person_id, by_login.person_id) as person_id
+        coalesce(by_email.person_id, by_login.person_id) as person_id,
+        pull_requests.author_login, pull_requests.author_person_id, pull_requests.opened_at
     from {{ ref('int_pull_request_reviews_unified') }} as reviews
-    left join people as by_email
-        on by_email.tenant_id = reviews.tenant_id and by_email.person_id = reviews.reviewer_email
-    left join people as by_login
-        on by_login.tenant_id = reviews.tenant_id
-        and reviews.source_system = 'github'
-        and by_login.github_login = reviews.reviewer_login
+    {{ reviewer_person_joins('reviews', 'people') }}
+    left join pull_requests
+        on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
     where true {{ and_pull_request_in_batch('reviews') }}
 ),
 
@@ -94,30 +93,23 @@ facts as (
         on links.tenant_id = pull_requests.tenant_id and links.pull_request_id = pull_requests.pull_request_id
     union all
     -- (a review with two people behind its reviewer is one fact)
-    select distinct on (reviews.tenant_id, reviews.pull_request_id, reviews.review_id)
-        reviews.tenant_id,
-        reviews.pull_request_id,
-        'review:' || reviews.review_id,
-        reviews.submitted_at,
-        md5(row(
-            reviews.source_system, reviews.reviewer_email, reviews.reviewer_login,
-            pull_requests.author_login, pull_requests.author_person_id
-        )::text)
+    select distinct on (tenant_id, pull_request_id, review_id)
+        tenant_id,
+        pull_request_id,
+        'review:' || review_id,
+        submitted_at,
+        md5(row(source_system, reviewer_email, reviewer_login, author_login, author_person_id)::text)
     from reviews
-    left join pull_requests
-        on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
     union all
     select
-        reviews.tenant_id,
-        reviews.pull_request_id,
-        'first_review:' || reviews.person_id,
-        min(reviews.first_activity_at),
-        md5(row(min(pull_requests.opened_at), min(pull_requests.author_person_id), min(pull_requests.author_login))::text)
+        tenant_id,
+        pull_request_id,
+        'first_review:' || person_id,
+        min(first_activity_at),
+        md5(row(min(opened_at), min(author_person_id), min(author_login))::text)
     from reviews
-    left join pull_requests
-        on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
-    where reviews.person_id is not null
-    group by reviews.tenant_id, reviews.pull_request_id, reviews.person_id
+    where person_id is not null
+    group by tenant_id, pull_request_id, person_id
     union all
     -- (a commit listed twice for one pull request is one fact)
     select

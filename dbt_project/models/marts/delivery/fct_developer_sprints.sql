@@ -192,12 +192,7 @@ reviews as (
         reviews.submitted_at,
         reviews.first_activity_at  -- when they first reviewed (an Azure reviewer's first vote or comment)
     from {{ ref('int_pull_request_reviews_unified') }} as reviews
-    left join people as by_email
-        on by_email.tenant_id = reviews.tenant_id and by_email.person_id = reviews.reviewer_email
-    left join people as by_login
-        on by_login.tenant_id = reviews.tenant_id
-        and reviews.source_system = 'github'
-        and by_login.github_login = reviews.reviewer_login
+    {{ reviewer_person_joins('reviews', 'people') }}
     {{ tenant_filter('reviews') }}
 ),
 
