@@ -12,7 +12,10 @@ speed is measured by bench/work_items_throughput.py; this one measures the wareh
 2. one more day: the sandbox moves a day on, the three tenants are loaded incrementally, each
    copy receives exactly the rows its original gained and lost, and the same ``dbt build``
    runs again, incrementally;
-3. dashboard reads: the sprint dashboard's queries (apps/streamlit/sprint_data.py) through the
+3. nothing new: that build once more, with no new data: the cost every run pays whatever the
+   data (dbt's start, each node's compile and queries, each test's pass), which bounds the
+   day's speed-up (``speedup_ceiling``);
+4. dashboard reads: the sprint dashboard's queries (apps/streamlit/sprint_data.py) through the
    row-level-security reader role at ``--readers`` concurrent readers (bench/dashboard_queries.py).
 
 Figures (with the slowest models of each build) go to bench/results/warehouse_scale.json.
@@ -309,9 +312,11 @@ def keep_copies(settings: Any, into: str, schemas: Sequence[str] = ("staging", "
 # -- dbt ----------------------------------------------------------------------------------
 
 
-def dbt_build(settings: Any, *, full_refresh: bool, as_of: datetime, project: Path | None = None) -> dict[str, Any]:
+def dbt_build(
+    settings: Any, *, full_refresh: bool, as_of: datetime, project: Path | None = None, label: str | None = None
+) -> dict[str, Any]:
     """One ``dbt build`` of the marts and their parents for every tenant; wall seconds, and the
-    slowest nodes from run_results.json."""
+    slowest nodes from run_results.json (kept as run_results_<label>.json in the home)."""
     from pulse.dbt import DBT_PROJECT_DIR, dbt_env
 
     selection = [f"+{mart}" for mart in MARTS]
@@ -339,7 +344,8 @@ def dbt_build(settings: Any, *, full_refresh: bool, as_of: datetime, project: Pa
         raise RuntimeError(f"dbt build failed (exit code {done.returncode}); see its output above")
     run_results = target / "run_results.json"
     # kept per kind of build, to look at a run's timeline afterwards
-    shutil.copyfile(run_results, settings.home / f"run_results_{'full' if full_refresh else 'incremental'}.json")
+    label = label or ("full" if full_refresh else "incremental")
+    shutil.copyfile(run_results, settings.home / f"run_results_{label}.json")
     results = json.loads(run_results.read_text())["results"]
     nodes = sorted(
         ({"node": r["unique_id"].split(".", 2)[-1], "seconds": round(r["execution_time"], 2)} for r in results),
@@ -483,6 +489,14 @@ def main() -> int:
         figures["model_speedup"] = round(
             figures["full_build"]["model_seconds"] / figures["incremental_build"]["model_seconds"], 1
         )
+        # The same build again with nothing new: what every run costs whatever the data (dbt's
+        # start, each node's compile and round trips, each model finding nothing to do, each test's
+        # pass). The day cannot be faster than this, so full / this bounds the speed-up.
+        figures["no_change_build"] = dbt_build(
+            settings, full_refresh=False, as_of=as_of + timedelta(days=1), project=args.dbt_project, label="no_change"
+        )
+        figures["speedup_ceiling"] = round(figures["full_build"]["seconds"] / figures["no_change_build"]["seconds"], 1)
+        print(f"the same build with nothing new: {figures['no_change_build']['seconds']} s", flush=True)
         record(figures)
         if args.verify:
             incremental = table_checksums(settings)

@@ -20,21 +20,23 @@
     a model's logic, rebuild it for every tenant with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
 
-{% macro per_work_item_table(also=none, key=none, indexes=[]) -%}
+{% macro per_work_item_table(also=none, key=none, indexes=[], primary_key=false) -%}
     {#- Config of a per-item model (see above). `also`: the name of a macro of statements that
         add items to rebuild besides the loaded ones to {{ changed_items_relation() }}; `key`:
         the columns that, after the item, make a row unique: the item index is then a unique
         index, so the database refuses a duplicate row (which a test would have to find by
-        reading the whole table after every run); `indexes`: the model's other indexes. -#}
+        reading the whole table after every run); `primary_key`: the model's contract declares
+        the primary key (tenant_id, work_item_uid), whose index is then the item index (a second
+        one would only cost every write); `indexes`: the model's other indexes. -#}
+    {%- set item_index = [] if primary_key else [
+        {'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none}
+    ] -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ replace_changed_work_items() }}",
         rebuild_also=also,
-        indexes=[
-            {'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none},
-            {'columns': ['tenant_id', 'source_loaded_at']}
-        ] + indexes
+        indexes=item_index + [{'columns': ['tenant_id', 'source_loaded_at']}] + indexes
     ) }}
 {%- endmacro %}
 

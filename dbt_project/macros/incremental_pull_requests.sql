@@ -328,6 +328,18 @@
     pg_temp.logged_tenants__{{ this.name }}
 {%- endmacro %}
 
+{% macro keep_logged_rows(relation) -%}
+    {#- (Re)create the temporary table `relation` with this model's rows of the batch
+        replace_logged_pull_requests took: the logged pull requests and whole logged tenants. -#}
+    drop table if exists {{ relation }};
+    create temporary table {{ relation }} as
+        select built.* from {{ this }} as built
+        where built.tenant_id in (select tenant_id from {{ logged_tenants_relation() }})
+           or (built.tenant_id, built.pull_request_id) in (
+                select tenant_id, pull_request_id from {{ changed_pull_requests_relation() }}
+           )
+{%- endmacro %}
+
 {% macro replace_logged_pull_requests() -%}
     create table if not exists {{ pull_request_changes_relation() }} (
         consumer text not null,
@@ -352,13 +364,7 @@
     delete from {{ pull_request_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }};
     {%- if config.get('moments_for') %}
     -- the rows about to be rebuilt, as they were (log_git_moment_changes compares them with the new)
-    drop table if exists {{ previous_moments_relation() }};
-    create temporary table {{ previous_moments_relation() }} as
-        select built.* from {{ this }} as built
-        where built.tenant_id in (select tenant_id from {{ logged_tenants_relation() }})
-           or (built.tenant_id, built.pull_request_id) in (
-                select tenant_id, pull_request_id from {{ changed_pull_requests_relation() }}
-           );
+    {{ keep_logged_rows(previous_moments_relation()) }};
     {%- endif %}
     -- a tenant int_pull_requests_unified no longer has (offboarded) keeps no rows
     delete from {{ this }}

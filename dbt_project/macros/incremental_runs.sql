@@ -297,11 +297,13 @@
         expressions, for a lateral join), read from the raw tables' load columns (the agent
         platform's through its load id index) instead of the staging views' computed loaded_at,
         a pass over every run. -#}
-    select raw_rows.tenant_id, 'agent_platform:' || raw_rows.run_id::text as agent_run_id
-    from ({{ union_tenant_sources(source('agent_platform', 'runs'), 'agent_platform', ['run_id', '_dlt_load_id']) }}) as raw_rows
-    where raw_rows.tenant_id = {{ tenant }}
-        and raw_rows._dlt_load_id >= floor(extract(epoch from {{ loaded_at }}))::bigint::text
-        and to_timestamp(raw_rows._dlt_load_id::double precision) > {{ loaded_at }}
+    {%- set platform_loads -%}
+        select raw_rows.tenant_id, raw_rows.run_id, raw_rows._dlt_load_id as load_id,
+            to_timestamp(raw_rows._dlt_load_id::double precision) as loaded_at
+        from ({{ union_tenant_sources(source('agent_platform', 'runs'), 'agent_platform', ['run_id', '_dlt_load_id']) }}) as raw_rows
+    {%- endset %}
+    select {{ tenant }} as tenant_id, 'agent_platform:' || platform.run_id::text as agent_run_id
+    from {{ rows_loaded_since(platform_loads, ['run_id'], tenant, loaded_at) }} as platform
     {%- for source_type, table, column in agent_run_load_columns() if table == 'runs' %}
     union all
     select raw_rows.tenant_id, '{{ source_type }}:' || raw_rows.run_id::text

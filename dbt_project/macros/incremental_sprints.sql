@@ -152,13 +152,7 @@
         (moment null). -#}
     {{ create_git_moment_changes() }};
     {%- if is_incremental() %}
-    drop table if exists pg_temp.current_moments__{{ this.name }};
-    create temporary table pg_temp.current_moments__{{ this.name }} as
-        select built.* from {{ this }} as built
-        where built.tenant_id in (select tenant_id from {{ logged_tenants_relation() }})
-           or (built.tenant_id, built.pull_request_id) in (
-                select tenant_id, pull_request_id from {{ changed_pull_requests_relation() }}
-           );
+    {{ keep_logged_rows('pg_temp.current_moments__' ~ this.name) }};
     insert into {{ git_moment_changes_relation() }} (consumer, tenant_id, moment)
     with moments as (
         -- a fact that appeared, went, moved or changed: its moment before and after

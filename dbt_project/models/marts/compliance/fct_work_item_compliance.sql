@@ -19,7 +19,7 @@
     (compliance_also in macros/incremental_compliance.sql). It records the items it rebuilt
     for fct_compliance_flags (post-hook). -#}
 {#- the sprint dashboard's open flags of a sprint (apps/streamlit/sprint_data.py) -#}
-{{ per_work_item_table(also='compliance_also', indexes=[{'columns': ['tenant_id', 'sprint_uid']}]) }}
+{{ per_work_item_table(also='compliance_also', primary_key=true, indexes=[{'columns': ['tenant_id', 'sprint_uid']}]) }}
 {{ config(post_hook="{{ log_compliance_changes() }}") }}
 with
 
