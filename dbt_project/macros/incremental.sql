@@ -233,14 +233,12 @@
     {%- set loaded = context[config.get('source_item_loads')]() -%}
     {%- set lookups = context[config.get('source_item_lookups')]() -%}
     {%- set whole_tenant = "built.loaded_at is null or current.lookups_version is distinct from built.lookups_version or " ~ var('rebuild', false) %}
-    -- per tenant, the newest load and the lookups version the table holds; `bound`, the load id
-    -- (epoch seconds, as text) no newer load sorts before
+    -- per tenant, the newest load and the lookups version the table holds
     drop table if exists {{ built_watermarks_relation() }};
     create temporary table {{ built_watermarks_relation() }} as
         select
             tenants.tenant_id,
             built.loaded_at,
-            floor(extract(epoch from built.loaded_at))::bigint::text as bound,
             built.lookups_version
         from ({{ stored_tenants(this) }}) as tenants
         cross join lateral (
@@ -276,24 +274,16 @@
             from {{ watermarks_relation() }} as current
             left join {{ built_watermarks_relation() }} as built
                 on built.tenant_id = current.tenant_id
-            cross join lateral (
-                select loads.work_item_id, loads.loaded_at from ({{ loaded }}) as loads
-                where loads.tenant_id = current.tenant_id
-                offset 0
-            ) as whole
+            cross join lateral {{ rows_loaded_since(loaded, ['work_item_id', 'loaded_at'], 'current.tenant_id') }} as whole
             where {{ whole_tenant }}
             union all
             select current.tenant_id, since.work_item_id, since.loaded_at
             from {{ watermarks_relation() }} as current
             inner join {{ built_watermarks_relation() }} as built
                 on built.tenant_id = current.tenant_id
-            cross join lateral (
-                select loads.work_item_id, loads.loaded_at from ({{ loaded }}) as loads
-                where loads.tenant_id = current.tenant_id
-                    and loads.load_id >= built.bound
-                    and loads.loaded_at > built.loaded_at
-                offset 0
-            ) as since
+            cross join lateral {{ rows_loaded_since(
+                loaded, ['work_item_id', 'loaded_at'], 'current.tenant_id', 'built.loaded_at'
+            ) }} as since
             where not ({{ whole_tenant }})
         ) as loads
         group by loads.tenant_id, loads.work_item_id;
