@@ -40,6 +40,10 @@ renamed as (
         error_category::text as error_category,
         error_message::text as error_message,
         {{ loaded_at }} as loaded_at
+        {%- if source_type == 'agent_platform' %},
+        -- as stored: int_agent_runs reads a day's runs through the raw tables' index on it
+        _dlt_load_id as load_id
+        {%- endif %}
     from source
 )
 

@@ -95,6 +95,10 @@
     pg_temp.run_built__{{ this.name }}
 {%- endmacro %}
 
+{% macro run_batch_bounds_relation() -%}
+    pg_temp.run_batch_bounds__{{ this.name }}
+{%- endmacro %}
+
 {% macro gone_tenants_relation() -%}
     pg_temp.gone_tenants__{{ this.name }}
 {%- endmacro %}
@@ -187,6 +191,24 @@
     {% if also %}{{ context[also]() }};{% endif %}
     {% if versions %}{{ record_run_versions("select tenant_id, version from " ~ current_versions_relation()) }};{% endif %}
     analyze {{ changed_runs_relation() }};
+    -- per tenant of the batch, a time its runs' raw rows were all loaded after (runs_of_batch):
+    -- its watermark, or a second before the oldest load of a run it holds that is rebuilt again
+    -- (a tenant re-priced whole; a run's row is never older than the source_loaded_at it was
+    -- built with); the epoch for a tenant built whole (nothing held yet, var rebuild)
+    drop table if exists {{ run_batch_bounds_relation() }};
+    create temporary table {{ run_batch_bounds_relation() }} as
+        select
+            changed.tenant_id,
+            case
+                when built.loaded_at is null or {{ var('rebuild', false) }} then 'epoch'::timestamptz
+                else least(built.loaded_at, min(held.source_loaded_at) - interval '1 second')
+            end as loaded_after
+        from {{ changed_runs_relation() }} as changed
+        left join {{ run_built_relation() }} as built
+            on built.tenant_id = changed.tenant_id
+        left join {{ this }} as held
+            on held.tenant_id = changed.tenant_id and held.agent_run_id = changed.agent_run_id
+        group by changed.tenant_id, built.loaded_at;
     {%- if logs_changes %}
     -- the groups the deleted runs leave (their old day and month), for the aggregates
     {{ log_run_groups(
@@ -246,6 +268,26 @@
     {%- if is_incremental() -%}
     {%- set prefix = alias ~ '.' if alias else '' -%}
     and ({{ prefix }}tenant_id, {{ prefix }}agent_run_id) in (select tenant_id, agent_run_id from {{ changed_runs_relation() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro runs_of_batch(relation) -%}
+    {#- The rows of `relation` (a runs staging view with tenant_id, loaded_at and load_id, the dlt
+        load id as stored: stg_agent_platform__runs) that a build of the batch reads: in an
+        incremental build, each batch tenant's rows loaded after its bound
+        (run_batch_bounds_relation), through the raw tables' load id index, instead of a pass
+        over every run of every tenant joined to the batch; in a full build, `relation`. A
+        superset of the batch's runs: the caller keeps and_run_in_batch(). -#}
+    {%- if is_incremental() -%}
+    (
+        select batch.*
+        from {{ run_batch_bounds_relation() }} as bounds
+        cross join lateral {{ rows_loaded_since(
+            'select * from ' ~ relation, ['*'], 'bounds.tenant_id', 'bounds.loaded_after'
+        ) }} as batch
+    )
+    {%- else -%}
+    {{ relation }}
     {%- endif -%}
 {%- endmacro %}
 
