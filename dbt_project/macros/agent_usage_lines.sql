@@ -8,11 +8,7 @@ reported_runs as (
     select
         tenant_id, agent_run_id, model_name, coalesce(started_at, updated_at) as used_at,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reported_cost_usd
-    {%- if batch and source_type == 'agent_platform' %}
-    from {{ runs_of_batch(ref('stg_agent_platform__runs')) }} as platform_runs
-    {%- else %}
-    from {{ ref('stg_' ~ source_type ~ '__runs') }}
-    {%- endif %}
+    from {% if batch %}{{ runs_of_batch(source_type) }}{% else %}{{ ref('stg_' ~ source_type ~ '__runs') }}{% endif %} as {{ source_type }}_runs
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),

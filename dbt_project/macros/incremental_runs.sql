@@ -191,6 +191,7 @@
     {% if also %}{{ context[also]() }};{% endif %}
     {% if versions %}{{ record_run_versions("select tenant_id, version from " ~ current_versions_relation()) }};{% endif %}
     analyze {{ changed_runs_relation() }};
+    {%- if config.get('raw_load_ids') %}
     -- per tenant of the batch, a time its runs' raw rows were all loaded after (runs_of_batch):
     -- its watermark, or a second before the oldest load of a run it holds that is rebuilt again
     -- (a tenant re-priced whole; a run's row is never older than the source_loaded_at it was
@@ -209,6 +210,7 @@
         left join {{ this }} as held
             on held.tenant_id = changed.tenant_id and held.agent_run_id = changed.agent_run_id
         group by changed.tenant_id, built.loaded_at;
+    {%- endif %}
     {%- if logs_changes %}
     -- the groups the deleted runs leave (their old day and month), for the aggregates
     {{ log_run_groups(
@@ -271,14 +273,15 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro runs_of_batch(relation) -%}
-    {#- The rows of `relation` (a runs staging view with tenant_id, loaded_at and load_id, the dlt
-        load id as stored: stg_agent_platform__runs) that a build of the batch reads: in an
-        incremental build, each batch tenant's rows loaded after its bound
-        (run_batch_bounds_relation), through the raw tables' load id index, instead of a pass
-        over every run of every tenant joined to the batch; in a full build, `relation`. A
-        superset of the batch's runs: the caller keeps and_run_in_batch(). -#}
-    {%- if is_incremental() -%}
+{% macro runs_of_batch(source_type) -%}
+    {#- The runs staging view of `source_type` (stg_<source_type>__runs) as a build of the batch
+        reads it. In an incremental build of a model with raw_load_ids (int_agent_runs), the
+        agent platform's view is read per batch tenant, the rows loaded after its bound
+        (run_batch_bounds_relation), through the raw tables' load id index (the view's load_id),
+        instead of a pass over every run of every tenant joined to the batch; otherwise the
+        view. A superset of the batch's runs: the caller keeps and_run_in_batch(). -#}
+    {%- set relation = ref('stg_' ~ source_type ~ '__runs') -%}
+    {%- if source_type == 'agent_platform' and is_incremental() and config.get('raw_load_ids') -%}
     (
         select batch.*
         from {{ run_batch_bounds_relation() }} as bounds

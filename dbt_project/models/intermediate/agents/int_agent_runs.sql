@@ -22,8 +22,7 @@ runs as (
     select
         tenant_id, agent_run_id, origin, agent_type, user_email, team_name, status, model_name,
         model_version, started_at, ended_at, updated_at, error_category, error_message, loaded_at
-    from {% if source_type == 'agent_platform' %}{{ runs_of_batch(ref('stg_agent_platform__runs')) }} as platform_runs
-    {%- else %}{{ ref('stg_' ~ source_type ~ '__runs') }}{% endif %}
+    from {{ runs_of_batch(source_type) }} as {{ source_type }}_runs
     where true {{ and_tenant() }} {{ and_run_in_batch() }}
     union all
     {% endfor %}
