@@ -24,6 +24,29 @@ def tenant_rows(db_url: str, relation: str, tenants: Sequence[str]) -> set[tuple
     return set(query(db_url, f"select * from {relation} where tenant_id = any(%s)", list(tenants)))
 
 
+def index_definitions(db_url: str, relation: str) -> list[str]:
+    """Each index of ``relation`` (schema.table) as its columns and predicate, e.g.
+    ``(tenant_id, sprint_uid) WHERE (sprint_uid IS NOT NULL)``, unique ones prefixed ``UNIQUE ``."""
+    rows = query(
+        db_url,
+        "select indisunique, pg_get_indexdef(indexrelid) from pg_index where indrelid = %s::regclass",
+        relation,
+    )
+    return sorted(("UNIQUE " if unique else "") + definition.split(" USING btree ")[1] for unique, definition in rows)
+
+
+def drop_index(db_url: str, relation: str, definition: str) -> None:
+    """Drop the index of ``relation`` that ``index_definitions`` shows as ``definition``."""
+    rows = query(
+        db_url,
+        "select indexrelid::regclass::text, pg_get_indexdef(indexrelid) from pg_index where indrelid = %s::regclass",
+        relation,
+    )
+    [name] = [name for name, full in rows if full.split(" USING btree ")[1] == definition]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"drop index {name}")
+
+
 def build_at(selection: str, as_of: datetime, *, cautious: bool = False, **variables: object) -> None:
     """``dbt build --select selection`` with var ``as_of`` (and ``variables``), no unit tests.
     ``cautious``: only the data tests of models built (the relationships tests of sources the

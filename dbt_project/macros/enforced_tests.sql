@@ -74,6 +74,16 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro index_columns(index) -%}
+    {#- SQL: the names of the columns of the pg_index row `index`, in order (text[]). -#}
+    (
+        select array_agg(attribute.attname::text order by key.position)
+        from unnest({{ index }}.indkey::int2[]) with ordinality as key (attnum, position)
+        inner join pg_attribute as attribute
+            on attribute.attrelid = {{ index }}.indrelid and attribute.attnum = key.attnum
+    )
+{%- endmacro %}
+
 {% macro has_unique_index(relation, column_name) -%}
     {#- SQL: the relation has a unique index (or primary key) on exactly (tenant_id, column). -#}
     exists (
@@ -83,13 +93,37 @@
             and index.indisunique
             and index.indpred is null
             and index.indexprs is null
-            and (
-                select array_agg(attribute.attname::text order by key.position)
-                from unnest(index.indkey::int2[]) with ordinality as key (attnum, position)
-                inner join pg_attribute as attribute
-                    on attribute.attrelid = index.indrelid and attribute.attnum = key.attnum
-            ) = array['tenant_id', '{{ column_name }}']
+            and {{ index_columns('index') }} = array['tenant_id', '{{ column_name }}']
     )
+{%- endmacro %}
+
+{% macro ensure_indexes() -%}
+    {#- Post-hook of a table whose config names `ensured_indexes`: each (a dict of `columns` and,
+        optionally, `where_set`: a column, to index only the rows where it is set) is created
+        when the table has no index on exactly those columns and rows. Unlike dbt's `indexes`
+        config, which is applied only when dbt creates the table, this also reaches a table
+        built before the index was added. An index is recognized by its columns and predicate,
+        not by name: a full refresh's previous copy keeps its names until it is dropped. -#}
+    do $index$
+    begin
+    {%- for index in config.get('ensured_indexes') or [] %}
+        {%- set columns = index['columns'] %}
+        {%- set where_set = index.get('where_set') %}
+        if not exists (
+            select
+            from pg_index as index
+            where index.indrelid = '{{ this }}'::regclass
+                and index.indexprs is null
+                and pg_get_expr(index.indpred, index.indrelid) is not distinct from
+                    {% if where_set %}'({{ where_set }} IS NOT NULL)'{% else %}null{% endif %}
+                and {{ index_columns('index') }} = array[{{ quoted_values(columns) }}]
+        ) then
+            create index on {{ this }} ({{ columns | join(', ') }})
+                {%- if where_set %} where {{ where_set }} is not null{% endif %};
+        end if;
+    {%- endfor %}
+    end
+    $index$
 {%- endmacro %}
 
 {% macro postgres__get_where_subquery(relation) -%}

@@ -176,16 +176,24 @@
         ) as built on built.tenant_id = windows.tenant_id
         where windows.scope_end_at > built.measured_until;
     analyze pg_temp.reaching_sprints__{{ this.name }};
+    {#- Each lookup reads a partial index of its own (ensure_indexes): items by sprint
+        (int_work_items__unioned), sprint changes by the sprint moved to and from
+        (int_work_item_changes__unioned). -#}
+    {%- set moved = [] -%}
+    {%- for side in ['sprint_to_uid', 'sprint_from_uid'] -%}
+    {%- do moved.append(
+        "select changes.tenant_id, changes.work_item_uid from " ~ ref('int_work_item_changes__unioned') ~ " as changes"
+        ~ " inner join pg_temp.reaching_sprints__" ~ this.name ~ " as reaching"
+        ~ " on reaching.tenant_id = changes.tenant_id and reaching.sprint_uid = changes." ~ side
+        ~ " where changes." ~ side ~ " is not null " ~ and_tenant('changes')
+    ) -%}
+    {%- endfor %}
     {{ add_changed_items(
         "select items.tenant_id, items.work_item_uid from " ~ ref('int_work_items__unioned') ~ " as items"
         ~ " inner join pg_temp.reaching_sprints__" ~ this.name ~ " as reaching"
         ~ " on reaching.tenant_id = items.tenant_id and reaching.sprint_uid = items.sprint_uid"
-        ~ " where true " ~ and_tenant('items')
-        ~ " union all select changes.tenant_id, changes.work_item_uid from (select tenant_id, work_item_uid,"
-        ~ " unnest(array[sprint_to_uid, sprint_from_uid]) as sprint_uid from " ~ ref('int_work_item_changes__unioned')
-        ~ " where (sprint_to_uid is not null or sprint_from_uid is not null) " ~ and_tenant() ~ ") as changes"
-        ~ " inner join pg_temp.reaching_sprints__" ~ this.name ~ " as reaching"
-        ~ " on reaching.tenant_id = changes.tenant_id and reaching.sprint_uid = changes.sprint_uid"
+        ~ " where items.sprint_uid is not null " ~ and_tenant('items')
+        ~ " union all " ~ moved | join(" union all ")
     ) }}
 {%- endmacro %}
 
@@ -204,14 +212,20 @@
     each raw relation with and_source_item_in_batch() and stamps rows with
     staged_item_loads(loaded) / staged_lookups(lookups). -#}
 
-{% macro per_source_item_table(loaded, lookups) -%}
+{% macro per_source_item_table(loaded, lookups, one_row_per_item=false) -%}
+    {#- `one_row_per_item`: the item index is unique (the model's unique_per_tenant test of
+        work_item_id would otherwise add a second, unique, index on the same columns:
+        macros/enforced_tests.sql). -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ replace_changed_source_items() }}",
         source_item_loads=loaded,
         source_item_lookups=lookups,
-        indexes=[{'columns': ['tenant_id', 'work_item_id']}, {'columns': ['tenant_id', 'loaded_at']}]
+        indexes=[
+            {'columns': ['tenant_id', 'work_item_id'], 'unique': one_row_per_item},
+            {'columns': ['tenant_id', 'loaded_at']}
+        ]
     ) }}
 {%- endmacro %}
 

@@ -81,25 +81,28 @@
     {{ parts | join('\n    union all\n') }}
 {%- endmacro %}
 
-{% macro per_pull_request_table(tables, key=[], lookups=none, also=none, reads_items=false, logs_for=[]) -%}
+{% macro per_pull_request_table(tables, key=[], lookups=none, also=none, reads_items=false, logs_for=[], indexes=[]) -%}
     {#- Config of a per-pull-request model (see above). `tables`: the raw git tables (names) whose
         rows make a pull request's rows; `key`: the columns that, after the pull request, make
         a row unique (a unique index, so the database refuses a duplicate); `lookups`: the name
         of a macro selecting (tenant_id, lookups_version); `also`: the name of a macro of
         statements adding pull requests to {{ changed_pull_requests_relation() }};
         `reads_items`: keep a work item watermark; `logs_for`: the models to log the rebuilt
-        pull requests for. -#}
+        pull requests for; `indexes`: the model's other indexes (macros/enforced_tests.sql,
+        ensure_indexes: a lookup by other columns than the pull request's cannot use the unique
+        index's later columns; it would read every entry of the tenant). -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ replace_changed_pull_requests() }}",
-        post_hook="{{ record_pull_request_watermarks() }}",
+        post_hook=["{{ record_pull_request_watermarks() }}", "{{ ensure_indexes() }}"],
         pull_request_tables=tables,
         pull_request_lookups=lookups,
         rebuild_also=also,
         reads_items=reads_items,
         logs_for=logs_for,
-        indexes=[{'columns': ['tenant_id', 'pull_request_id'] + key, 'unique': true}]
+        indexes=[{'columns': ['tenant_id', 'pull_request_id'] + key, 'unique': true}],
+        ensured_indexes=indexes
     ) }}
 {%- endmacro %}
 

@@ -20,6 +20,7 @@ import pytest
 
 from pulse.dbt import DBT_PROJECT_DIR, dbt_env
 from tests.conftest import run_dbt
+from tests.incremental_builds import index_definitions
 
 MODEL = "staging.stg_jira__work_items"
 
@@ -75,6 +76,12 @@ def test_each_tested_column_is_constrained(built: None, db_url: str) -> None:
     assert sorted(row[0].split(" USING btree ")[1] for row in unique) == [
         "(tenant_id, work_item_id)",
         "(tenant_id, work_item_key)",
+    ]
+    # the item index the model declares is that unique one (not a second index on its columns)
+    assert index_definitions(db_url, MODEL) == [
+        "(tenant_id, loaded_at)",
+        "UNIQUE (tenant_id, work_item_id)",
+        "UNIQUE (tenant_id, work_item_key)",
     ]
 
 

@@ -34,7 +34,7 @@ from connectors.sandbox.tools import token_for
 from pulse import control
 from pulse.db import admin_engine
 from pulse.settings import Settings
-from tests.incremental_builds import build_at, query, tenant_rows
+from tests.incremental_builds import build_at, index_definitions, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 GITHUB, AZURE = "ipr_a", "ipr_f"  # Jira + GitHub; Azure Boards + Azure DevOps Git
@@ -221,6 +221,19 @@ def test_an_old_pull_request_links_to_an_item_created_since(builds: Builds) -> N
     unified = {row[1]: row for row in builds.incremental["int_pull_requests_unified"]}
     assert builds.naming_pull_request in builds.rewritten["int_pull_requests_unified"]
     assert unified[builds.naming_pull_request][-2] >= 1  # linked_work_items
+
+
+def test_the_item_lookups_have_an_index_each(builds: Builds, db_url: str) -> None:
+    # int_pull_request_work_items' pre-hook finds the pull requests naming or linked to an item
+    # loaded since by these (ensure_indexes); the unique indexes start with the pull request
+    assert index_definitions(db_url, "intermediate.int_pull_request_refs") == [
+        "(tenant_id, kind, ref)",
+        "UNIQUE (tenant_id, pull_request_id, found_in, kind, ref)",
+    ]
+    assert index_definitions(db_url, "intermediate.int_pull_request_work_items") == [
+        "(tenant_id, work_item_uid)",
+        "UNIQUE (tenant_id, pull_request_id, work_item_uid)",
+    ]
 
 
 def test_only_changed_pull_requests_were_rewritten(builds: Builds) -> None:

@@ -30,7 +30,8 @@ from connectors.sandbox.tools import token_for
 from pulse import control
 from pulse.db import admin_engine
 from pulse.settings import Settings
-from tests.incremental_builds import build_at, query, tenant_rows
+from tests.conftest import run_dbt
+from tests.incremental_builds import build_at, drop_index, index_definitions, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 JIRA, CLICKUP, AZURE = "inc_a", "inc_b", "inc_f"
@@ -327,6 +328,29 @@ def test_a_changed_project_threshold_reevaluates_its_items(builds: Builds, setti
         project,
     ) == [(80,)]
     assert open_flags(db_url) == failed_rules(db_url)
+
+
+#: int_sprint_scope's lookups of a running sprint's items (macros/incremental.sql,
+#: sprint_scope_also), by partial indexes that ensure_indexes keeps (macros/enforced_tests.sql)
+SPRINT_LOOKUP_INDEXES = {
+    "intermediate.int_work_items__unioned": ["(tenant_id, sprint_uid) WHERE (sprint_uid IS NOT NULL)"],
+    "intermediate.int_work_item_changes__unioned": [
+        "(tenant_id, sprint_from_uid) WHERE (sprint_from_uid IS NOT NULL)",
+        "(tenant_id, sprint_to_uid) WHERE (sprint_to_uid IS NOT NULL)",
+    ],
+}
+
+
+def test_a_lookup_index_dropped_comes_back_once_at_the_next_build(builds: Builds, db_url: str) -> None:
+    for relation, indexes in SPRINT_LOOKUP_INDEXES.items():
+        assert [index for index in index_definitions(db_url, relation) if " WHERE " in index] == indexes
+    # as on a table built before the index was added: an incremental build adds it, and only it
+    for relation, indexes in SPRINT_LOOKUP_INDEXES.items():
+        drop_index(db_url, relation, indexes[0])
+    before = {relation: index_definitions(db_url, relation) for relation in SPRINT_LOOKUP_INDEXES}
+    run_dbt(["run", "--select", "int_work_items__unioned int_work_item_changes__unioned"])
+    for relation, indexes in SPRINT_LOOKUP_INDEXES.items():
+        assert index_definitions(db_url, relation) == sorted([*before[relation], indexes[0]])
 
 
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, settings: Settings, db_url: str) -> None:

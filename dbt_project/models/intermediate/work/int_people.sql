@@ -42,14 +42,20 @@ pull_request_authors as (
     where reviewer_email is not null {{ and_tenant() }} {{ and_tenant_in_batch() }}
 ),
 
+-- (grouped, not a union's distinct: the planner then hashes the few hundred people instead of
+-- sorting every item's two emails, which spilled to disk)
 emails as (
-    select tenant_id, email from accounts
-    union
-    select tenant_id, assignee_email from items where assignee_email is not null
-    union
-    select tenant_id, reporter_email from items where reporter_email is not null
-    union
-    select tenant_id, email from pull_request_authors
+    select tenant_id, email
+    from (
+        select tenant_id, email from accounts
+        union all
+        select tenant_id, assignee_email from items where assignee_email is not null
+        union all
+        select tenant_id, reporter_email from items where reporter_email is not null
+        union all
+        select tenant_id, email from pull_request_authors
+    ) as found
+    group by tenant_id, email
 ),
 
 assignments as (

@@ -6,7 +6,12 @@
     kind 'key' (a key or a ClickUp id, lower case) or 'azure' (a Boards id). Built per pull
     request (macros/incremental_pull_requests.sql): a pull request's text changes only with
     its own row, and the matching reads these rows, not the text. -#}
-{{ per_pull_request_table(tables=['pull_requests'], key=['found_in', 'kind', 'ref']) }}
+{#- The second index serves int_pull_request_work_items' pre-hook, which finds the pull requests
+    naming a work item loaded since by (kind, ref). -#}
+{{ per_pull_request_table(
+    tables=['pull_requests'], key=['found_in', 'kind', 'ref'],
+    indexes=[{'columns': ['tenant_id', 'kind', 'ref']}]
+) }}
 
 with
 

@@ -9,7 +9,8 @@
     Azure links were loaded, or a work item it names, tool-links or was linked to was. -#}
 {{ per_pull_request_table(
     tables=['pull_requests', 'pull_request_work_items'], key=['work_item_uid'],
-    also='pull_request_work_items_also', reads_items=true, logs_for=['int_pull_requests_unified']
+    also='pull_request_work_items_also', reads_items=true, logs_for=['int_pull_requests_unified'],
+    indexes=[{'columns': ['tenant_id', 'work_item_uid']}]
 ) }}
 
 with

@@ -3,8 +3,14 @@
     sprint_to_uid. A table built incrementally by changed work items (macros/incremental.sql),
     indexed by item: the per-item models read a few items' changes of it, as it reads a few
     items' changes of the staging tables (staged per item, indexed alike). Only changes of work
-    items staging knows are kept (staging's relationships tests hold that for every tool). -#}
+    items staging knows are kept (staging's relationships tests hold that for every tool). The
+    sprint changes are indexed by sprint too: int_sprint_scope looks up the items that were in
+    a running sprint. -#}
 {{ per_work_item_table() }}
+{{ config(post_hook="{{ ensure_indexes() }}", ensured_indexes=[
+    {'columns': ['tenant_id', 'sprint_to_uid'], 'where_set': 'sprint_to_uid'},
+    {'columns': ['tenant_id', 'sprint_from_uid'], 'where_set': 'sprint_from_uid'}
+]) }}
 {%- set trackers = ['jira', 'clickup', 'azure_boards'] -%}
 {%- set columns = [
     'tenant_id', 'source_system', 'work_item_id', 'change_id', 'changed_at', 'field', 'from_value',

@@ -8,7 +8,7 @@
     A table staged per item (macros/incremental.sql): a run restages the items loaded since it
     last ran, and a tenant whose states, iterations or projects changed. -#}
 {%- set loaded, lookups = 'azure_boards_item_loads', 'azure_boards_item_lookups' -%}
-{{ per_source_item_table(loaded, lookups) }}
+{{ per_source_item_table(loaded, lookups, one_row_per_item=true) }}
 with
 
 items as (

@@ -6,7 +6,7 @@
     A table staged per issue (macros/incremental.sql): a run restages the issues loaded since
     it last ran, and a tenant whose users changed. -#}
 {%- set loaded, lookups = 'jira_item_loads', 'jira_item_lookups' -%}
-{{ per_source_item_table(loaded, lookups) }}
+{{ per_source_item_table(loaded, lookups, one_row_per_item=true) }}
 with
 
 issues as (
