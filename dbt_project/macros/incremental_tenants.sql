@@ -1,6 +1,7 @@
-{#- Incremental by changed tenants: a small per-tenant table (int_people) whose every row reads
-    much of its tenant's raw data (users, work items, pull requests), so that deriving it anew
-    costs seconds, while its inputs change only when the tenant's data is loaded.
+{#- Incremental by changed tenants: a small per-tenant table (int_people, stg_github__users) whose
+    every row reads much of its tenant's raw data (users, work items, pull requests, commits), so
+    that deriving it anew costs seconds, while its inputs change only when the tenant's data is
+    loaded.
 
     Each row carries loads_version, a fingerprint of its tenant's loads when the build began: per
     source type, the newest dlt load of the tenant (stg_dlt_loads__loads: every source's
@@ -15,15 +16,18 @@
     rows of a load still under way (no _dlt_loads row yet) that are not work items count when it
     completes. After changing the model's logic, `dbt build --full-refresh --select <model>`. -#}
 
-{% macro per_tenant_loads_table(key, source_types) -%}
+{% macro per_tenant_loads_table(key, source_types, work_items=true) -%}
     {#- Config of such a table (see above): `key` its unique columns, `source_types` the dlt
-        sources whose loads it reads (stg_dlt_loads__loads.source_type). -#}
+        sources whose loads it reads (stg_dlt_loads__loads.source_type), `work_items` whether
+        it reads int_work_items__unioned (then part of the fingerprint; the model passes the
+        same to loads_versions()). -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ replace_changed_tenants() }}",
         indexes=[{'columns': key, 'unique': true}],
-        loaded_source_types=source_types
+        loaded_source_types=source_types,
+        loads_work_items=work_items
     ) }}
 {%- endmacro %}
 
@@ -35,8 +39,19 @@
     pg_temp.tenant_loads__{{ this.name }}
 {%- endmacro %}
 
-{% macro tenant_loads_versions() -%}
-    {#- Per tenant of the partition, the fingerprint of its loads (see above). -#}
+{% macro tenant_loads_versions(work_items=true) -%}
+    {#- Per tenant of the partition, the fingerprint of its loads (see above); without its work
+        items' part for a model that does not read them. -#}
+    {%- if not work_items %}
+    select tenant_id, md5(string_agg(source_type || ':' || load_id, ',' order by source_type)) as loads_version
+    from (
+        select tenant_id, source_type, max(load_id) as load_id
+        from {{ ref('stg_dlt_loads__loads') }}
+        where source_type in ('{{ config.get('loaded_source_types') | join("', '") }}') {{ and_tenant() }}
+        group by tenant_id, source_type
+    ) as newest
+    group by tenant_id
+    {%- else %}
     select
         coalesce(loads.tenant_id, items.tenant_id) as tenant_id,
         md5(coalesce(loads.loads, '') || '|' || coalesce(items.items, '')) as loads_version
@@ -57,14 +72,15 @@
         group by tenant_id
     ) as items
         on items.tenant_id = loads.tenant_id
+    {%- endif %}
 {%- endmacro %}
 
-{% macro loads_versions() -%}
-    {#- The fingerprints this build stamps rows with. -#}
+{% macro loads_versions(work_items=true) -%}
+    {#- The fingerprints this build stamps rows with (`work_items`: as the model's config). -#}
     {%- if is_incremental() -%}
     select tenant_id, loads_version from {{ tenant_loads_relation() }}
     {%- else -%}
-    {{ tenant_loads_versions() }}
+    {{ tenant_loads_versions(work_items) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -72,7 +88,7 @@
     {%- if is_incremental() -%}
     drop table if exists {{ tenant_loads_relation() }};
     create temporary table {{ tenant_loads_relation() }} as
-        {{ tenant_loads_versions() }};
+        {{ tenant_loads_versions(config.get('loads_work_items')) }};
     drop table if exists {{ changed_tenants_relation() }};
     create temporary table {{ changed_tenants_relation() }} as
         select loaded.tenant_id

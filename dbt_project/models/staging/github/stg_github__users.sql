@@ -1,12 +1,23 @@
 {#- GitHub does not give a pull request author's email; commits do. A login is matched to the
-    email its commits were made with most often (bots' noreply addresses left out). -#}
+    email its commits were made with most often (bots' noreply addresses left out).
+    A table built incrementally by changed tenants (macros/incremental_tenants.sql): it counts
+    every commit of its tenant, which each of its readers (the pull request and review views,
+    int_people, the login mapping's version) would otherwise do again, on every build; a
+    tenant is counted anew only when a GitHub load of it completed since. -#}
+{{ per_tenant_loads_table(key=['tenant_id', 'user_id'], source_types=['github'], work_items=false) }}
+
 with
+
+loads_versions as (
+    {{ loads_versions(work_items=false) }}
+),
 
 commits as (
     select * from {{ ref('stg_github__commits') }}
     where author_login is not null
       and author_email is not null
       and author_email not like '%noreply.github.com'
+      {{ and_tenant() }} {{ and_tenant_in_batch() }}
 ),
 
 counted as (
@@ -28,10 +39,13 @@ ranked as (
 )
 
 select
-    tenant_id,
+    ranked.tenant_id,
     'github'::text as source_system,
-    author_login as user_id,
-    author_email as email,
-    display_name
+    ranked.author_login as user_id,
+    ranked.author_email as email,
+    ranked.display_name,
+    loads_versions.loads_version
 from ranked
-where rank = 1
+left join loads_versions
+    on loads_versions.tenant_id = ranked.tenant_id
+where ranked.rank = 1
