@@ -42,19 +42,9 @@
 {% macro tenant_loads_versions(work_items=true) -%}
     {#- Per tenant of the partition, the fingerprint of its loads (see above); without its work
         items' part for a model that does not read them. -#}
-    {%- if not work_items %}
-    select tenant_id, md5(string_agg(source_type || ':' || load_id, ',' order by source_type)) as loads_version
-    from (
-        select tenant_id, source_type, max(load_id) as load_id
-        from {{ ref('stg_dlt_loads__loads') }}
-        where source_type in ('{{ config.get('loaded_source_types') | join("', '") }}') {{ and_tenant() }}
-        group by tenant_id, source_type
-    ) as newest
-    group by tenant_id
-    {%- else %}
     select
-        coalesce(loads.tenant_id, items.tenant_id) as tenant_id,
-        md5(coalesce(loads.loads, '') || '|' || coalesce(items.items, '')) as loads_version
+        {% if work_items %}coalesce(loads.tenant_id, items.tenant_id){% else %}loads.tenant_id{% endif %} as tenant_id,
+        md5(coalesce(loads.loads, '') {%- if work_items %} || '|' || coalesce(items.items, ''){% endif %}) as loads_version
     from (
         select tenant_id, string_agg(source_type || ':' || load_id, ',' order by source_type) as loads
         from (
@@ -65,6 +55,7 @@
         ) as newest
         group by tenant_id
     ) as loads
+    {%- if work_items %}
     full join (
         select tenant_id, max(loaded_at)::text || ':' || count(*) as items
         from {{ ref('int_work_items__unioned') }}
