@@ -24,25 +24,26 @@ def tenant_rows(db_url: str, relation: str, tenants: Sequence[str]) -> set[tuple
     return set(query(db_url, f"select * from {relation} where tenant_id = any(%s)", list(tenants)))
 
 
-def index_definitions(db_url: str, relation: str) -> list[str]:
-    """Each index of ``relation`` (schema.table) as its columns and predicate, e.g.
+def indexes_of(db_url: str, relation: str) -> dict[str, str]:
+    """Each index of ``relation`` (schema.table) by name, as its columns and predicate, e.g.
     ``(tenant_id, sprint_uid) WHERE (sprint_uid IS NOT NULL)``, unique ones prefixed ``UNIQUE ``."""
     rows = query(
         db_url,
-        "select indisunique, pg_get_indexdef(indexrelid) from pg_index where indrelid = %s::regclass",
+        "select indexrelid::regclass::text, indisunique, pg_get_indexdef(indexrelid) "
+        "from pg_index where indrelid = %s::regclass",
         relation,
     )
-    return sorted(("UNIQUE " if unique else "") + definition.split(" USING btree ")[1] for unique, definition in rows)
+    return {name: ("UNIQUE " if unique else "") + full.split(" USING btree ")[1] for name, unique, full in rows}
+
+
+def index_definitions(db_url: str, relation: str) -> list[str]:
+    """The definitions of ``relation``'s indexes (``indexes_of``), sorted."""
+    return sorted(indexes_of(db_url, relation).values())
 
 
 def drop_index(db_url: str, relation: str, definition: str) -> None:
     """Drop the index of ``relation`` that ``index_definitions`` shows as ``definition``."""
-    rows = query(
-        db_url,
-        "select indexrelid::regclass::text, pg_get_indexdef(indexrelid) from pg_index where indrelid = %s::regclass",
-        relation,
-    )
-    [name] = [name for name, full in rows if full.split(" USING btree ")[1] == definition]
+    [name] = [name for name, shown in indexes_of(db_url, relation).items() if shown == definition]
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(f"drop index {name}")
 
