@@ -4,7 +4,7 @@ exactly what a rebuild of every day gives, while rebuilding only each tenant's r
 Two tenants are loaded from the sandbox: one (Europe/Berlin, an organisation budget) from its
 agent platform and Jira, one (UTC) from its agent platform only, and built at WORLD_DAY 06:00.
 The sandbox moves a day on (runs finish and start, work items move, new dlt loads), the tenants
-are loaded again and the mart built incrementally at WORLD_DAY + 2 days. Its rows must equal a
+are loaded again and the mart built incrementally at AS_OF. Its rows must equal a
 rebuild of every day (var rebuild) at the same as_of, and the incremental build must have
 rewritten only the days from the one that was current at the first build on (a row rewritten
 gets a new xmin). A changed budget or weights rebuild a tenant whole, again equal to a rebuild.
@@ -32,9 +32,13 @@ from pulse.db import admin_engine
 from pulse.settings import Settings
 from tests.incremental_builds import build_at, query, tenant_rows
 
-WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
+# dlt stamps each load with the real clock, and the mart counts only the loads up to as_of.
+# So this world's day follows the real one: it is the day before the tests were collected,
+# first built that day at 06:00 (before any load) and then at noon two days later, after
+# every load of the module even when the run crosses midnight.
+WORLD_DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
 FIRST_AS_OF = WORLD_DAY + timedelta(hours=6)
-AS_OF = WORLD_DAY + timedelta(days=2)
+AS_OF = WORLD_DAY + timedelta(days=2, hours=12)
 MIXED, AGENTS = "inc_h1", "inc_h2"
 TENANTS = (MIXED, AGENTS)
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -49,6 +49,19 @@ def get(sandbox: SandboxServer, path: str, tenant: str | None = "acme", **header
     return requests.get(sandbox.url + path, headers=headers, timeout=10)
 
 
+def get_all(sandbox: SandboxServer, path: str, tenant: str = "acme") -> list[dict[str, Any]]:
+    """Every item of a list, page after page by the Link header's next (a repository of a
+    world's day may hold more pull requests than a page)."""
+    items: list[dict[str, Any]] = []
+    url: str | None = sandbox.url + path
+    while url:
+        response = requests.get(url, headers={"Authorization": f"Bearer {token_for(tenant)}"}, timeout=10)
+        assert response.status_code == 200, response.text
+        items += response.json()
+        url = response.links["next"]["url"] if "next" in response.links else None
+    return items
+
+
 def client(sandbox: SandboxServer, tenant: str, policy: RetryPolicy = FAST) -> GitHubClient:
     return GitHubClient(sandbox.url, token_for(tenant), source_name="gh-main", org=f"{tenant}-eng", policy=policy)
 
@@ -209,17 +222,19 @@ def test_pull_list_honours_state_sort_and_direction(sandbox: SandboxServer) -> N
     world = sandbox.world("acme")
     repo = world.repos[0]
     base = f"/repos/{repo.full_name}/pulls?per_page=100"
-    open_ones = get(sandbox, base).json()  # default state: open
+    open_ones = get_all(sandbox, base)  # default state: open
     assert {item["state"] for item in open_ones} <= {"open"}
     assert len(open_ones) == sum(1 for pr in repo.pulls if pr.state == "open")
-    closed = get(sandbox, base + "&state=closed").json()
+    closed = get_all(sandbox, base + "&state=closed")
+    assert {item["state"] for item in closed} == {"closed"}
     assert len(closed) == sum(1 for pr in repo.pulls if pr.state == "closed")
-    newest_first = [i["updated_at"] for i in get(sandbox, base + "&state=all&sort=updated&direction=desc").json()]
+    newest_first = [i["updated_at"] for i in get_all(sandbox, base + "&state=all&sort=updated&direction=desc")]
+    assert len(newest_first) == len(repo.pulls)
     assert newest_first == sorted(newest_first, reverse=True)
     # GitHub's default direction is asc for every sort but created.
-    oldest_first = [i["updated_at"] for i in get(sandbox, base + "&state=all&sort=updated").json()]
+    oldest_first = [i["updated_at"] for i in get_all(sandbox, base + "&state=all&sort=updated")]
     assert oldest_first == sorted(oldest_first)
-    created_desc = [i["created_at"] for i in get(sandbox, base + "&state=all").json()]
+    created_desc = [i["created_at"] for i in get_all(sandbox, base + "&state=all")]
     assert created_desc == sorted(created_desc, reverse=True)
     assert len(get(sandbox, f"/repos/{repo.full_name}/pulls?per_page=500&state=all").json()) == min(
         100, len(repo.pulls)
@@ -362,7 +377,7 @@ def test_malformed_fault_breaks_exactly_one_listed_pull_request(
     world = sandbox.world("acme")
     target = world.malformed_target()
     sandbox_faults.malformed_pull_request = True
-    items = get(sandbox, f"/repos/{target.full_name}/pulls?state=all&per_page=100").json()
+    items = get_all(sandbox, f"/repos/{target.full_name}/pulls?state=all&per_page=100")
     broken = [item for item in items if "number" not in item]
     assert [item["id"] for item in broken] == [target.id]
     assert broken[0]["created_at"] == "yesterday, around lunch"
