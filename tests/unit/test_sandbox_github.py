@@ -49,17 +49,10 @@ def get(sandbox: SandboxServer, path: str, tenant: str | None = "acme", **header
     return requests.get(sandbox.url + path, headers=headers, timeout=10)
 
 
-def get_all(sandbox: SandboxServer, path: str, tenant: str = "acme") -> list[dict[str, Any]]:
-    """Every item of a list, page after page by the Link header's next (a repository of a
-    world's day may hold more pull requests than a page)."""
-    items: list[dict[str, Any]] = []
-    url: str | None = sandbox.url + path
-    while url:
-        response = requests.get(url, headers={"Authorization": f"Bearer {token_for(tenant)}"}, timeout=10)
-        assert response.status_code == 200, response.text
-        items += response.json()
-        url = response.links["next"]["url"] if "next" in response.links else None
-    return items
+def get_all(sandbox: SandboxServer, path: str, params: dict[str, Any], tenant: str = "acme") -> list[dict[str, Any]]:
+    """Every item of a list, page after page through the connector's client (Link: rel="next"):
+    a repository of a world's day may hold more pull requests than a page."""
+    return [item for page in client(sandbox, tenant).paginate(path, params) for item in page]
 
 
 def client(sandbox: SandboxServer, tenant: str, policy: RetryPolicy = FAST) -> GitHubClient:
@@ -221,20 +214,21 @@ def test_responses_carry_githubs_headers_and_envelopes(sandbox: SandboxServer) -
 def test_pull_list_honours_state_sort_and_direction(sandbox: SandboxServer) -> None:
     world = sandbox.world("acme")
     repo = world.repos[0]
-    base = f"/repos/{repo.full_name}/pulls?per_page=100"
-    open_ones = get_all(sandbox, base)  # default state: open
+    pulls = f"/repos/{repo.full_name}/pulls"
+    open_ones = get_all(sandbox, pulls, {"per_page": 100})  # default state: open
     assert {item["state"] for item in open_ones} <= {"open"}
     assert len(open_ones) == sum(1 for pr in repo.pulls if pr.state == "open")
-    closed = get_all(sandbox, base + "&state=closed")
+    closed = get_all(sandbox, pulls, {"per_page": 100, "state": "closed"})
     assert {item["state"] for item in closed} == {"closed"}
     assert len(closed) == sum(1 for pr in repo.pulls if pr.state == "closed")
-    newest_first = [i["updated_at"] for i in get_all(sandbox, base + "&state=all&sort=updated&direction=desc")]
+    every = {"per_page": 100, "state": "all"}
+    newest_first = [i["updated_at"] for i in get_all(sandbox, pulls, {**every, "sort": "updated", "direction": "desc"})]
     assert len(newest_first) == len(repo.pulls)
     assert newest_first == sorted(newest_first, reverse=True)
     # GitHub's default direction is asc for every sort but created.
-    oldest_first = [i["updated_at"] for i in get_all(sandbox, base + "&state=all&sort=updated")]
+    oldest_first = [i["updated_at"] for i in get_all(sandbox, pulls, {**every, "sort": "updated"})]
     assert oldest_first == sorted(oldest_first)
-    created_desc = [i["created_at"] for i in get_all(sandbox, base + "&state=all")]
+    created_desc = [i["created_at"] for i in get_all(sandbox, pulls, every)]
     assert created_desc == sorted(created_desc, reverse=True)
     assert len(get(sandbox, f"/repos/{repo.full_name}/pulls?per_page=500&state=all").json()) == min(
         100, len(repo.pulls)
@@ -377,7 +371,7 @@ def test_malformed_fault_breaks_exactly_one_listed_pull_request(
     world = sandbox.world("acme")
     target = world.malformed_target()
     sandbox_faults.malformed_pull_request = True
-    items = get_all(sandbox, f"/repos/{target.full_name}/pulls?state=all&per_page=100")
+    items = get_all(sandbox, f"/repos/{target.full_name}/pulls", {"state": "all", "per_page": 100})
     broken = [item for item in items if "number" not in item]
     assert [item["id"] for item in broken] == [target.id]
     assert broken[0]["created_at"] == "yesterday, around lunch"
