@@ -16,7 +16,9 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
+from pulse.dbt import DBT_PROJECT_DIR
 from tests.conftest import run_dbt
 
 
@@ -33,8 +35,12 @@ def test_every_dbt_unit_test_of_the_project_passes(tmp_path: Path) -> None:
     statuses = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
     assert declared, "the project declares no unit test"
     assert set(statuses) == declared
-    assert len(results) == len(declared) + 1  # and the project's on-run-end hook, nothing else
+    # and the project's on-run-start and on-run-end hooks, nothing else
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    hooks = len(project["on-run-start"]) + len(project["on-run-end"])
+    assert hooks == 3
+    assert len(results) == len(declared) + hooks
     assert [unique_id for unique_id, status in statuses.items() if status != "pass"] == []
     summary = re.sub(r"\x1b\[[0-9;]*m", "", output)  # dbt's colours
-    assert f"Finished running 1 project hook, {len(declared)} unit tests in" in summary, summary[-2000:]
-    assert f"Done. PASS={len(declared) + 1} WARN=0 ERROR=0 SKIP=0" in summary  # the hook's OK is a PASS too
+    assert f"Finished running {hooks} project hooks, {len(declared)} unit tests in" in summary, summary[-2000:]
+    assert f"Done. PASS={len(declared) + hooks} WARN=0 ERROR=0 SKIP=0" in summary  # a hook's OK is a PASS too

@@ -8,7 +8,7 @@ source as (
     {{ union_tenant_sources(source('azure_devops_git', 'reviewers'), 'azure_devops_git', [
         'pull_request_id', 'reviewer_id', 'display_name', 'unique_name', 'vote', 'is_required',
         'voted_at', 'vote_reset_at', 'comment_count', 'last_commented_at', 'first_voted_at',
-        'first_commented_at'
+        'first_commented_at', '_dlt_load_id'
     ]) }}
 ),
 
@@ -33,7 +33,8 @@ classified as (
             when vote::integer = -10 then 'changes_requested'
             when vote_reset_at is not null then 'dismissed'
             when coalesce(comment_count::integer, 0) > 0 then 'commented'
-        end as verdict
+        end as verdict,
+        {{ raw_load_stamps() }}
     from source
 )
 
@@ -50,6 +51,8 @@ select
     reviewer_name,
     vote,
     is_required,
-    vote_reset_at
+    vote_reset_at,
+    load_id,
+    loaded_at
 from classified
 where verdict is not null

@@ -3,7 +3,7 @@ with
 source as (
     {{ union_tenant_sources(source('github', 'commits'), 'github', [
         'sha', 'pull_request_id', 'repository_full_name', 'pull_number', 'author_login',
-        'author_email', 'author_name', 'authored_at', 'committed_at'
+        'author_email', 'author_name', 'authored_at', 'committed_at', '_dlt_load_id'
     ]) }}
 ),
 
@@ -17,7 +17,8 @@ renamed as (
         lower(author_email::text) as author_email,
         author_name::text as author_name,
         authored_at::timestamptz as authored_at,
-        committed_at::timestamptz as committed_at
+        committed_at::timestamptz as committed_at,
+        {{ raw_load_stamps() }}
     from source
 )
 

@@ -4,7 +4,7 @@ source as (
     {{ union_tenant_sources(source('github', 'pull_requests'), 'github', [
         'id', 'node_id', 'repository_full_name', 'number', 'title', 'body', 'state', 'is_draft',
         'author_login', 'head_ref', 'base_ref', 'created_at', 'updated_at', 'closed_at',
-        'merged_at', 'html_url'
+        'merged_at', 'html_url', '_dlt_load_id'
     ]) }}
 ),
 
@@ -27,7 +27,8 @@ renamed as (
         updated_at::timestamptz as updated_at,
         closed_at::timestamptz as closed_at,
         merged_at::timestamptz as merged_at,
-        html_url::text as url
+        html_url::text as url,
+        {{ raw_load_stamps() }}
     from source
 )
 

@@ -3,7 +3,7 @@ with
 source as (
     {{ union_tenant_sources(source('github', 'reviews'), 'github', [
         'id', 'pull_request_id', 'repository_full_name', 'pull_number', 'reviewer_login',
-        'state', 'submitted_at', 'commit_id'
+        'state', 'submitted_at', 'commit_id', '_dlt_load_id'
     ]) }}
 ),
 
@@ -17,7 +17,8 @@ renamed as (
         reviewer_login::text as reviewer_login,
         upper(state::text) as review_state,
         submitted_at::timestamptz as submitted_at,
-        commit_id::text as commit_sha
+        commit_id::text as commit_sha,
+        {{ raw_load_stamps() }}
     from source
 )
 
