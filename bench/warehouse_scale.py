@@ -8,7 +8,8 @@ speed is measured by bench/work_items_throughput.py; this one measures the wareh
 
 1. full build: ``dbt build --full-refresh`` of the delivery, compliance, agent and account
    marts and every model they are built from, for every tenant at once (unit tests excluded:
-   CI runs them; data tests included, as in production);
+   CI runs them; data tests included, as in production, where the tests a constraint stands
+   for are answered from the catalog after the build: pulse/enforced_tests.py);
 2. one more day: the sandbox moves a day on, the three tenants are loaded incrementally, each
    copy receives exactly the rows its original gained and lost, and the same ``dbt build``
    runs again, incrementally;
@@ -317,36 +318,56 @@ def dbt_build(
 ) -> dict[str, Any]:
     """One ``dbt build`` of the marts and their parents for every tenant; wall seconds, and the
     slowest nodes from run_results.json (kept as run_results_<label>.json in the home)."""
+    import psycopg
+
+    from pulse.db import database_url
     from pulse.dbt import DBT_PROJECT_DIR, dbt_env
+    from pulse.enforced_tests import enforced_tests, exclusions, verify
 
     selection = [f"+{mart}" for mart in MARTS]
     target = settings.home / "dbt-target"  # its own: another dbt run in the checkout cannot clobber it
+    env = {**os.environ, **dbt_env(settings, as_of=as_of)}
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    project_dir = str(project or DBT_PROJECT_DIR)
+    # As the Dagster steps do: the tests a constraint stands for are answered from the catalog.
+    subprocess.run(
+        [dbt, "parse", "--project-dir", project_dir, "--target-path", str(target), "--quiet"], env=env, check=True
+    )
+    enforced = enforced_tests(json.loads((target / "manifest.json").read_text()))
     command = [
-        str(Path(sys.executable).with_name("dbt")),
+        dbt,
         "build",
         "--project-dir",
-        str(project or DBT_PROJECT_DIR),
+        project_dir,
         "--target-path",
         str(target),
         "--select",
         *selection,
         "--exclude",
         "test_type:unit",
+        *exclusions(enforced),
         "--quiet",
     ]
     if full_refresh:
         command.append("--full-refresh")
     started = time.perf_counter()
-    done = subprocess.run(command, env={**os.environ, **dbt_env(settings, as_of=as_of)}, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         print(done.stdout[-5000:], done.stderr[-5000:], sep="\n")
         raise RuntimeError(f"dbt build failed (exit code {done.returncode}); see its output above")
-    run_results = target / "run_results.json"
+    checked = time.perf_counter()
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    built = {r["unique_id"] for r in results if r["status"] == "success"}
+    enforced = [test for test in enforced if test.model_id in built]
+    with psycopg.connect(database_url(settings)) as connection:
+        failed = [verdict.message for verdict in verify(connection, enforced) if not verdict.passed]
+    if failed:
+        raise RuntimeError("enforced tests failed:\n" + "\n".join(failed))
+    seconds = time.perf_counter() - started
+    check_seconds = time.perf_counter() - checked
     # kept per kind of build, to look at a run's timeline afterwards
     label = label or ("full" if full_refresh else "incremental")
-    shutil.copyfile(run_results, settings.home / f"run_results_{label}.json")
-    results = json.loads(run_results.read_text())["results"]
+    shutil.copyfile(target / "run_results.json", settings.home / f"run_results_{label}.json")
     nodes = sorted(
         ({"node": r["unique_id"].split(".", 2)[-1], "seconds": round(r["execution_time"], 2)} for r in results),
         key=lambda node: -node["seconds"],
@@ -358,6 +379,8 @@ def dbt_build(
         "model_seconds": round(model_seconds, 1),
         "test_seconds": round(test_seconds, 1),
         "nodes": len(results),
+        "enforced_tests": len(enforced),
+        "enforced_test_seconds": round(check_seconds, 3),
         "slowest": nodes[:12],
         "models": {
             r["unique_id"].split(".")[-1]: round(r["execution_time"], 2)

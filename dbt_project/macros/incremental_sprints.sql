@@ -274,20 +274,20 @@
     delete from {{ this }} as built
     using {{ changed_sprints_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.sprint_uid = changed.sprint_uid;
-    -- the rows kept have read every git load up to now too
+    -- the rows kept have read every git load up to now too, and their figures were compared
+    -- with the inputs of now (one update: each row kept is written once)
     update {{ this }} as built
-    set git_loaded_at = watermarks.loaded_at
+    set git_loaded_at = stamps.loaded_at,
+        inputs_version = coalesce(stamps.inputs_version, built.inputs_version)
     from (
-        select tenants.tenant_id, loaded.loaded_at
+        select tenants.tenant_id, loaded.loaded_at, versions.inputs_version
         from (select distinct tenant_id from {{ this }} {{ tenant_filter() }}) as tenants
         left join {{ git_watermarks_relation() }} as loaded on loaded.tenant_id = tenants.tenant_id
-    ) as watermarks
-    where watermarks.tenant_id = built.tenant_id and built.git_loaded_at is distinct from watermarks.loaded_at;
-    -- and their figures were compared with the inputs of now
-    update {{ this }} as built
-    set inputs_version = versions.inputs_version
-    from {{ inputs_versions_relation() }} as versions
-    where versions.tenant_id = built.tenant_id and built.inputs_version is distinct from versions.inputs_version
+        left join {{ inputs_versions_relation() }} as versions on versions.tenant_id = tenants.tenant_id
+    ) as stamps
+    where stamps.tenant_id = built.tenant_id
+        and (built.git_loaded_at, built.inputs_version)
+            is distinct from (stamps.loaded_at, coalesce(stamps.inputs_version, built.inputs_version))
     {%- else -%}
     -- a build in full takes every entry logged for it
     {{ create_git_moment_changes() }};

@@ -26,6 +26,8 @@ Data tests run in the step that builds the last of the models they read (a relat
 test of ``fct_sprints`` against ``dim_sprints`` runs with ``fct_sprints``, never before it is
 rebuilt); earlier steps exclude them explicitly, because dbt's default (eager) indirect
 selection would pick them up there too. Unit tests are excluded from every step: CI runs them.
+The tests a constraint of their table stands for (pulse/enforced_tests.py) are excluded too:
+the step answers them from the catalog, in one query, after its ``dbt build``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
+
+from pulse.enforced_tests import EnforcedTest, enforced_tests
 
 #: Manifest nodes a ``dbt build`` materializes (tests are not among them).
 BUILT_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot"})
@@ -59,6 +63,8 @@ class DbtStep:
     """dbt selectors (fully qualified names) of the models and seeds the step builds."""
     deferred_tests: tuple[str, ...] = ()
     """Tests on the step's models that also read a model of a later step; they run there."""
+    enforced: tuple[EnforcedTest, ...] = ()
+    """Tests of the step's models that a constraint stands for: verified from the catalog."""
 
     @property
     def select(self) -> str:
@@ -66,7 +72,7 @@ class DbtStep:
 
     @property
     def exclude(self) -> str:
-        return " ".join((UNIT_TESTS, *self.deferred_tests))
+        return " ".join((UNIT_TESTS, *self.deferred_tests, *(test.selector for test in self.enforced)))
 
     def build_args(self) -> list[str]:
         """``dbt build`` of the step (dagster-dbt adds its ``--select``; the tenant partition is
@@ -115,6 +121,10 @@ def plan_dbt_steps(
         if nodes[uid].get("config", {}).get("materialized") != "ephemeral":  # not an asset; dbt inlines it
             models[index[after[uid]]].append(_selector(nodes[uid]))
 
+    enforced: list[list[EnforcedTest]] = [[] for _ in order]
+    for test in enforced_tests(manifest):
+        enforced[index[after[test.model_id]]].append(test)
+
     deferred: list[list[str]] = [[] for _ in order]
     for test in sorted((node for node in manifest["nodes"].values() if node["resource_type"] == "test"), key=_selector):
         steps = {index[after[p]] for p in test.get("depends_on", {}).get("nodes", []) if p in after}
@@ -122,7 +132,13 @@ def plan_dbt_steps(
             deferred[position].append(_selector(test))
 
     return [
-        DbtStep(step_name(names), tuple(sorted(names)), tuple(models[position]), tuple(deferred[position]))
+        DbtStep(
+            step_name(names),
+            tuple(sorted(names)),
+            tuple(models[position]),
+            tuple(deferred[position]),
+            tuple(enforced[position]),
+        )
         for position, names in enumerate(order)
         if models[position]
     ]

@@ -4,10 +4,15 @@ the test reads no row while its constraint is there — and reads them all, and 
 not.
 
 stg_jira__work_items is built with whatever Jira tenants the test database holds (none is
-needed: its constraints are made on an empty table too)."""
+needed: its constraints are made on an empty table too).
+
+The builds Pulse runs (Dagster's steps, the benchmark) do not run these tests as dbt nodes: they
+ask the catalog once for all of them (pulse/enforced_tests.py), which must then agree with the
+macro about which tests have a constraint, and find each one."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,11 +23,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pulse.dbt import DBT_PROJECT_DIR, dbt_env
+from pulse.dbt import DBT_PROJECT_DIR, dbt_env, manifest_path
+from pulse.enforced_tests import EnforcedTest, enforced_tests, verify
 from tests.conftest import run_dbt
 from tests.incremental_builds import index_definitions
 
 MODEL = "staging.stg_jira__work_items"
+MODEL_ID = "model.pulse.stg_jira__work_items"
+
+
+def project_enforced_tests() -> list[EnforcedTest]:
+    return enforced_tests(json.loads(manifest_path().read_text()))
 
 
 def dbt_test(selection: str) -> tuple[int, str]:
@@ -121,3 +132,51 @@ def test_without_its_constraint_a_test_reads_the_rows_and_fails(built: None, db_
     assert code == 1
     failed = [line for line in output.splitlines() if "FAIL 1" in line]
     assert len(failed) == 1 and "not_null_stg_jira__work_items_status" in failed[0], output
+
+
+def test_every_test_the_catalog_answers_has_its_constraint_after_a_build(marts_built: None, db_url: str) -> None:
+    """The macro and pulse/enforced_tests.py agree: each test the builds leave to the catalog
+    is one the post-hook made a constraint of, on every table of the project."""
+    tests = project_enforced_tests()
+    with psycopg.connect(db_url) as conn:
+        verdicts = verify(conn, tests)
+
+    assert len(verdicts) == len(tests) > 100
+    assert [verdict.message for verdict in verdicts if not verdict.passed] == []
+    assert {verdict.test.kind for verdict in verdicts} == {"not_null", "accepted_values", "unique_per_tenant"}
+
+
+def test_the_catalog_fails_exactly_the_tests_whose_constraint_is_gone(built: None, db_url: str) -> None:
+    tests = [test for test in project_enforced_tests() if test.model_id == MODEL_ID]
+    # the ten not_null columns above, the four accepted_values, the two unique keys
+    assert (
+        sorted(test.kind for test in tests) == ["accepted_values"] * 4 + ["not_null"] * 10 + ["unique_per_tenant"] * 2
+    )
+    with psycopg.connect(db_url) as conn:
+        assert [verdict.test.name for verdict in verify(conn, tests) if not verdict.passed] == []
+        [[check]] = catalog(
+            db_url,
+            "select conname from pg_constraint where conrelid = %s::regclass "
+            "and conname like 'accepted__status_category__%%'",
+        )
+        [[index]] = catalog(
+            db_url,
+            "select indexrelid::regclass::text from pg_index where indrelid = %s::regclass "
+            "and pg_get_indexdef(indexrelid) like '%%(tenant_id, work_item_key)'",
+        )
+        conn.execute(f"alter table {MODEL} alter column status drop not null")
+        conn.execute(f"alter table {MODEL} drop constraint {check}")
+        conn.execute(f"drop index {index}")
+        failed = [verdict for verdict in verify(conn, tests) if not verdict.passed]
+        conn.rollback()
+
+    assert sorted(verdict.test.name for verdict in failed) == [
+        "accepted_values_stg_jira__work_items_status_category__todo__in_progress__done",
+        "not_null_stg_jira__work_items_status",
+        "unique_per_tenant_stg_jira__work_items_work_item_key",
+    ]
+    messages = sorted(verdict.message for verdict in failed)
+    assert f"CHECK {check} on staging.stg_jira__work_items.status_category is missing" in messages[0]
+    assert "NOT NULL on staging.stg_jira__work_items.status is missing" in messages[1]
+    assert "a unique index on staging.stg_jira__work_items (tenant_id, work_item_key) is missing" in messages[2]
+    assert all("dbt build --select stg_jira__work_items" in message for message in messages)

@@ -103,6 +103,21 @@ def test_materializing_a_tenant_partition_builds_its_marts(settings: Settings, s
     )
     check = instance.event_log_storage.get_latest_asset_check_execution_by_key([check_key])
     assert [execution.status.value for execution in check.values()] == ["SUCCEEDED"]
+    # a test its table's unique index stands for is answered from the catalog, not run by dbt
+    [execution] = check.values()
+    assert execution.event is not None and execution.event.dagster_event is not None
+    evaluation = execution.event.dagster_event.event_specific_data
+    assert evaluation.metadata["enforced_by"].value == (
+        "a unique index on marts.fct_pull_requests (tenant_id, pull_request_id)"
+    )
+    # a test of a view runs in dbt
+    view_check = dg.AssetCheckKey(
+        dg.AssetKey(["staging", "stg_github__reviews"]), "not_null_stg_github__reviews_review_id"
+    )
+    [view_execution] = instance.event_log_storage.get_latest_asset_check_execution_by_key([view_check]).values()
+    assert view_execution.status.value == "SUCCEEDED"
+    assert view_execution.event is not None and view_execution.event.dagster_event is not None
+    assert "enforced_by" not in view_execution.event.dagster_event.event_specific_data.metadata
     with admin_engine(settings).connect() as conn:
         status = conn.execute(
             text("select last_sync_status, consecutive_failures from control.sources where tenant_id = 'pipe_a'")

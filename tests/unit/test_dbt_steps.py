@@ -16,6 +16,7 @@ from dagster_dbt.utils import select_unique_ids
 from orchestration.defs.quality.factory import blocking_marts
 from orchestration.lib.dbt_steps import DbtStep, plan_dbt_steps
 from orchestration.lib.translators import PulseDbtTranslator
+from pulse.enforced_tests import enforced_tests
 from pulse.quality import ERROR, WARN, Between, Fresh, Suite
 
 
@@ -174,13 +175,19 @@ def test_dbt_selects_each_model_and_data_test_in_exactly_one_step_and_no_unit_te
         for step in steps
     }
     counts = Counter(uid for ids in selected.values() for uid in ids)
+    enforced = {test.unique_id: step.name for step in steps for test in step.enforced}
     expected = {
         uid
         for uid, node in manifest["nodes"].items()
         if node["resource_type"] in ("model", "seed", "snapshot", "test")
         and node["config"].get("materialized") != "ephemeral"
     }
-    assert set(counts) == expected
+    # the tests a constraint stands for are no dbt node of any step: each step answers its own
+    # from the catalog, in the step that builds their model
+    assert len(enforced) == len(enforced_tests(manifest)) > 100
+    assert set(counts) == expected - set(enforced)
+    step_of_model = {uid: name for name, ids in selected.items() for uid in ids}
+    assert all(step_of_model[test.model_id] == enforced[test.unique_id] for test in enforced_tests(manifest))
     assert [uid for uid, count in counts.items() if count > 1] == []
     assert not any(uid.startswith("unit_test.") for uid in counts)
     # A test runs where the last model it reads is built: relationships from fct_sprints to dim_sprints.

@@ -1,0 +1,186 @@
+"""The data tests the database enforces, answered from its catalog in one query.
+
+A table's ``not_null``, ``accepted_values`` and ``unique_per_tenant`` tests (error severity,
+no custom thresholds) are constraints of the table: the post-hook ``enforce_column_tests()``
+(dbt_project/macros/enforced_tests.sql) adds NOT NULL, a CHECK on the accepted values and a
+unique index on ``(tenant_id, column)`` after every build of the model, and the database then
+refuses a row that breaks one. Once the model is built, such a test's property holds by
+construction. Run as a dbt test it reads no row (it asks the catalog; in a one-tenant run it
+reads the tenant's rows), yet each is still a dbt node: about 40 ms of dbt's own work, 140 of
+them in a build of every mart, on every run, whatever the data (docs/scaling.md measures it).
+
+So the builds that Pulse runs (the Dagster steps, the warehouse benchmark) leave them out of
+``dbt build`` (:func:`exclusions`) and ask the catalog once for every one of them
+(:func:`verify`): a test passes when its constraint is there, and fails, naming the missing
+constraint, when it is not. ``dbt build`` and ``dbt test`` run by hand still run them as tests.
+
+Which tests are enforced is decided here and in the macro ``column_tests_of_model()`` alike;
+tests/integration/test_enforced_tests.py checks that every test this module names has its
+constraint after a build of every model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: The generic tests a constraint can stand for.
+ENFORCEABLE = frozenset({"not_null", "accepted_values", "unique_per_tenant"})
+
+#: The materializations whose relation can hold a constraint (a view cannot).
+CONSTRAINED_MATERIALIZATIONS = frozenset({"table", "incremental"})
+
+
+@dataclass(frozen=True)
+class EnforcedTest:
+    """One data test a constraint of its model's table stands for."""
+
+    unique_id: str
+    name: str
+    """The test's name: Dagster's name of its asset check too."""
+    selector: str
+    """Its fully qualified name, a dbt selector."""
+    model_id: str
+    schema: str
+    table: str
+    kind: str
+    """not_null, accepted_values or unique_per_tenant."""
+    column: str
+    values: tuple[str, ...] = ()
+
+    @property
+    def constraint(self) -> str:
+        """The constraint, as a person reads it."""
+        where = f"{self.schema}.{self.table}"
+        if self.kind == "not_null":
+            return f"NOT NULL on {where}.{self.column}"
+        if self.kind == "accepted_values":
+            return f"CHECK {self.check_name} on {where}.{self.column}"
+        return f"a unique index on {where} (tenant_id, {self.column})"
+
+    @property
+    def check_name(self) -> str:
+        """The CHECK constraint's name: the macro accepted_values_constraint()'s."""
+        digest = hashlib.md5("|".join(self.values).encode()).hexdigest()[:10]
+        return f"accepted__{self.column[:30]}__{digest}"
+
+
+def enforced_tests(manifest: Mapping[str, Any]) -> list[EnforcedTest]:
+    """The tests of the manifest that a constraint stands for (the criteria of the macro
+    column_tests_of_model(), applied to the models it runs for)."""
+    nodes = manifest["nodes"]
+    found = []
+    for node in nodes.values():
+        metadata = node.get("test_metadata") or {}
+        config = node.get("config", {})
+        model = nodes.get(node.get("attached_node") or "")
+        if (
+            node["resource_type"] != "test"
+            or metadata.get("name") not in ENFORCEABLE
+            or model is None
+            or model.get("config", {}).get("materialized") not in CONSTRAINED_MATERIALIZATIONS
+            or str(config.get("severity", "")).lower() != "error"
+            or config.get("warn_if") != "!= 0"
+            or config.get("error_if") != "!= 0"
+        ):
+            continue
+        kwargs = metadata.get("kwargs", {})
+        if metadata["name"] == "accepted_values" and not kwargs.get("quote", True):
+            continue
+        found.append(
+            EnforcedTest(
+                unique_id=node["unique_id"],
+                name=node["name"],
+                selector=".".join(node["fqn"]),
+                model_id=model["unique_id"],
+                schema=model["schema"],
+                table=model.get("alias") or model["name"],
+                kind=metadata["name"],
+                column=kwargs["column_name"],
+                values=tuple(str(value) for value in kwargs.get("values") or ()),
+            )
+        )
+    return sorted(found, key=lambda test: test.unique_id)
+
+
+def exclusions(tests: Iterable[EnforcedTest], model_ids: Iterable[str] | None = None) -> list[str]:
+    """The selectors to leave out of a ``dbt build``: the enforced tests (of these models)."""
+    wanted = None if model_ids is None else set(model_ids)
+    return [test.selector for test in tests if wanted is None or test.model_id in wanted]
+
+
+CATALOG_SQL = """
+with wanted (schema_name, table_name) as (select * from unnest(%(schemas)s::text[], %(tables)s::text[])),
+relations as (
+    select wanted.schema_name, wanted.table_name,
+        to_regclass(quote_ident(wanted.schema_name) || '.' || quote_ident(wanted.table_name)) as oid
+    from wanted
+)
+select
+    relations.schema_name,
+    relations.table_name,
+    array(
+        select attname::text from pg_attribute
+        where attrelid = relations.oid and attnotnull and attnum > 0 and not attisdropped
+    ) as not_null,
+    array(
+        select conname::text from pg_constraint
+        where conrelid = relations.oid and contype = 'c' and convalidated
+    ) as checks,
+    array(
+        select array_to_string(array(
+            select attribute.attname::text
+            from unnest(index.indkey::int2[]) with ordinality as key (attnum, position)
+            inner join pg_attribute as attribute
+                on attribute.attrelid = index.indrelid and attribute.attnum = key.attnum
+            order by key.position
+        ), ',')
+        from pg_index as index
+        where index.indrelid = relations.oid and index.indisunique and index.indpred is null
+            and index.indexprs is null and index.indisvalid
+    ) as unique_indexes
+from relations
+"""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    test: EnforcedTest
+    passed: bool
+
+    @property
+    def message(self) -> str:
+        if self.passed:
+            return f"{self.test.name}: enforced by {self.test.constraint}, which is in place."
+        return (
+            f"{self.test.name}: {self.test.constraint} is missing, so the table may hold rows that break "
+            f"this test. The post-hook enforce_column_tests() adds it on every build of the model: "
+            f"rebuild it (dbt build --select {self.test.table}); if the database refuses, its message "
+            f"names the rows' column."
+        )
+
+
+def verify(connection: Any, tests: Iterable[EnforcedTest]) -> list[Verdict]:
+    """Each test's verdict from the catalog: one query for all of them. ``connection``: a
+    psycopg (3) connection to the warehouse."""
+    tests = list(tests)
+    relations = sorted({(test.schema, test.table) for test in tests})
+    if not relations:
+        return []
+    rows = connection.execute(
+        CATALOG_SQL, {"schemas": [schema for schema, _ in relations], "tables": [table for _, table in relations]}
+    ).fetchall()
+    catalog = {(row[0], row[1]): (set(row[2]), set(row[3]), set(row[4])) for row in rows}
+    verdicts = []
+    for test in tests:
+        not_null, checks, unique_indexes = catalog.get((test.schema, test.table), (set(), set(), set()))
+        if test.kind == "not_null":
+            passed = test.column in not_null
+        elif test.kind == "accepted_values":
+            passed = test.check_name in checks
+        else:
+            passed = f"tenant_id,{test.column}" in unique_indexes
+        verdicts.append(Verdict(test, passed))
+    return verdicts

@@ -1,0 +1,102 @@
+"""Which data tests a constraint stands for (pulse/enforced_tests.py), on a made-up manifest.
+
+That the catalog answers them as dbt would is tested against the database in
+tests/integration/test_enforced_tests.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulse.enforced_tests import EnforcedTest, Verdict, enforced_tests, exclusions
+
+
+def _model(name: str, materialized: str, schema: str = "marts") -> dict[str, Any]:
+    return {
+        "unique_id": f"model.pulse.{name}",
+        "name": name,
+        "resource_type": "model",
+        "schema": schema,
+        "alias": name,
+        "fqn": ["pulse", schema, name],
+        "config": {"materialized": materialized},
+    }
+
+
+def _test(name: str, model: str, kind: str, column: str = "status", **config: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"column_name": column}
+    if kind == "accepted_values":
+        kwargs["values"] = ["todo", "in_progress", "done"]
+        if "quote" in config:
+            kwargs["quote"] = config.pop("quote")
+    return {
+        "unique_id": f"test.pulse.{name}",
+        "name": name,
+        "resource_type": "test",
+        "fqn": ["pulse", "marts", name],
+        "attached_node": f"model.pulse.{model}",
+        "test_metadata": {"name": kind, "kwargs": kwargs},
+        "config": {"severity": "ERROR", "warn_if": "!= 0", "error_if": "!= 0", **config},
+    }
+
+
+NODES = [
+    _model("fct_items", "incremental"),
+    _model("dim_people", "table"),
+    _model("stg_items", "view", "staging"),
+    _model("eph_items", "ephemeral"),
+    _test("not_null_fct_items_status", "fct_items", "not_null"),
+    _test("accepted_values_fct_items_status", "fct_items", "accepted_values", column="status_category"),
+    _test("unique_per_tenant_dim_people_person_id", "dim_people", "unique_per_tenant", column="person_id"),
+    # none of these: a view or ephemeral model holds no constraint; a warning, a threshold or
+    # unquoted values is not what a constraint says; relationships is no column property
+    _test("not_null_stg_items_status", "stg_items", "not_null"),
+    _test("not_null_eph_items_status", "eph_items", "not_null"),
+    _test("not_null_fct_items_title", "fct_items", "not_null", column="title", severity="warn"),
+    _test("not_null_fct_items_points", "fct_items", "not_null", column="points", error_if="> 10"),
+    _test("accepted_values_fct_items_size", "fct_items", "accepted_values", column="size", quote=False),
+    _test("relationships_fct_items_person", "fct_items", "relationships", column="person_id"),
+]
+MANIFEST = {"nodes": {node["unique_id"]: node for node in NODES}}
+
+
+def test_a_tested_column_of_a_table_with_error_severity_and_no_threshold_is_enforced() -> None:
+    found = enforced_tests(MANIFEST)
+
+    assert [(test.name, test.kind, test.schema, test.table, test.column) for test in found] == [
+        ("accepted_values_fct_items_status", "accepted_values", "marts", "fct_items", "status_category"),
+        ("not_null_fct_items_status", "not_null", "marts", "fct_items", "status"),
+        ("unique_per_tenant_dim_people_person_id", "unique_per_tenant", "marts", "dim_people", "person_id"),
+    ]
+    assert found[0].values == ("todo", "in_progress", "done")
+    assert found[0].selector == "pulse.marts.accepted_values_fct_items_status"
+
+
+def test_the_check_is_named_as_the_macro_names_it() -> None:
+    [accepted] = [test for test in enforced_tests(MANIFEST) if test.kind == "accepted_values"]
+
+    # the name enforce_column_tests() gave stg_jira__work_items' status_category check (the
+    # integration test finds it in the catalog under this name)
+    assert accepted.check_name == "accepted__status_category__33a33360d7"
+    assert accepted.constraint == "CHECK accepted__status_category__33a33360d7 on marts.fct_items.status_category"
+
+
+def test_exclusions_are_the_selectors_of_the_given_models_tests() -> None:
+    found = enforced_tests(MANIFEST)
+
+    assert exclusions(found, ["model.pulse.dim_people"]) == ["pulse.marts.unique_per_tenant_dim_people_person_id"]
+    assert len(exclusions(found)) == 3
+
+
+def test_a_verdict_says_what_is_missing_and_what_to_do() -> None:
+    test = EnforcedTest(
+        "test.pulse.u", "unique_per_tenant_dim_people_person_id", "pulse.marts.u", "model.pulse.dim_people",
+        "marts", "dim_people", "unique_per_tenant", "person_id",
+    )  # fmt: skip
+
+    assert Verdict(test, True).message == (
+        "unique_per_tenant_dim_people_person_id: enforced by a unique index on marts.dim_people "
+        "(tenant_id, person_id), which is in place."
+    )
+    failed = Verdict(test, False).message
+    assert "a unique index on marts.dim_people (tenant_id, person_id) is missing" in failed
+    assert "dbt build --select dim_people" in failed
