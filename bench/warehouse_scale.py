@@ -404,7 +404,11 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="with --home: skip loading if already loaded")
     parser.add_argument("--skip-dashboard", action="store_true")
     parser.add_argument("--load-only", action="store_true", help="stop after loading and copying")
-    parser.add_argument("--skip-full", action="store_true", help="with --reuse: the full build was done before")
+    parser.add_argument(
+        "--skip-full",
+        action="store_true",
+        help="with --reuse: the full build of this home's world was done before (refused otherwise)",
+    )
     parser.add_argument("--dbt-project", type=Path, help="time this dbt project (default: the checkout's)")
     parser.add_argument(
         "--verify", action="store_true", help="after the incremental build, rebuild in full and compare every table"
@@ -488,8 +492,17 @@ def main() -> int:
         # are up to its day; Pulse's own stamps, such as ClickUp sprint memberships, are the
         # clock's). The day after, one day later.
         as_of = max(world_day + timedelta(days=days, hours=6), datetime.now(UTC).replace(microsecond=0))
+        figures["world_day"] = world_day.date().isoformat()
         if args.skip_full:
-            figures = {**json.loads((RESULTS / "warehouse_scale.json").read_text()), **figures}
+            recorded = json.loads((RESULTS / "warehouse_scale.json").read_text())
+            if recorded.get("world_day") != figures["world_day"]:
+                raise SystemExit(
+                    f"--skip-full: the recorded full build is of the world of "
+                    f"{recorded.get('world_day', 'an unknown day')}, this home's ({home}) is of "
+                    f"{figures['world_day']}: the ratio would compare two worlds. "
+                    "Run without --skip-full to time this home's full build."
+                )
+            figures = {**recorded, **figures}
         else:
             print("full dbt build ...", flush=True)
             figures["full_build"] = dbt_build(settings, full_refresh=True, as_of=as_of, project=args.dbt_project)
