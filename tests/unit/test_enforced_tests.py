@@ -100,3 +100,26 @@ def test_a_verdict_says_what_is_missing_and_what_to_do() -> None:
     failed = Verdict(test, False).message
     assert "a unique index on marts.dim_people (tenant_id, person_id) is missing" in failed
     assert "dbt build --select dim_people" in failed
+
+
+def test_a_step_fails_when_an_enforced_check_fails_as_a_failed_dbt_test_fails_it() -> None:
+    import dagster as dg
+    import pytest
+
+    from orchestration.defs.transform.assets import raise_on_failed_checks
+
+    test = EnforcedTest(
+        "test.pulse.n", "not_null_fct_items_status", "pulse.marts.n", "model.pulse.fct_items",
+        "marts", "fct_items", "not_null", "status",
+    )  # fmt: skip
+    key = dg.AssetKey(["marts", "fct_items"])
+
+    def result(passed: bool) -> dg.AssetCheckResult:
+        verdict = Verdict(test, passed)
+        return dg.AssetCheckResult(asset_key=key, check_name=test.name, passed=passed, description=verdict.message)
+
+    raise_on_failed_checks([result(True), result(True)])  # passing checks: the step goes on
+    with pytest.raises(dg.Failure) as failure:
+        raise_on_failed_checks([result(True), result(False)])
+    assert failure.value.description == ("1 data test(s) whose constraint is missing:\n" + Verdict(test, False).message)
+    assert "NOT NULL on marts.fct_items.status is missing" in (failure.value.description or "")

@@ -62,9 +62,12 @@ def dbt_step_assets(step: DbtStep) -> dg.AssetsDefinition:
                 yield event
         except DagsterDbtCliRuntimeError as error:
             failure = error  # the models built before it still get their checks
-        yield from enforced_check_results(step, context, built, warehouse)
+        results = list(enforced_check_results(step, context, built, warehouse))
+        yield from results
         if failure is not None:
             raise failure
+        # as a failed error-severity dbt test fails `dbt build`: the steps reading it do not run
+        raise_on_failed_checks(results)
 
     return _models
 
@@ -93,6 +96,15 @@ def enforced_check_results(
             severity=dg.AssetCheckSeverity.ERROR,
             description=verdict.message,
             metadata={"enforced_by": verdict.test.constraint},
+        )
+
+
+def raise_on_failed_checks(results: list[dg.AssetCheckResult]) -> None:
+    """Fail the step when an enforced test failed, naming each one and what to do."""
+    failed = [result.description or "" for result in results if not result.passed]
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} data test(s) whose constraint is missing:\n" + "\n".join(failed),
         )
 
 
