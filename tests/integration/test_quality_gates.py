@@ -30,7 +30,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from orchestration.defs.transform.assets import STEPS
+from orchestration.defs.transform.assets import MANIFEST, STEPS
 from orchestration.lib.partitions import tenant_partitions
 from orchestration.lib.run import load_definitions
 from pulse import control
@@ -185,8 +185,14 @@ def test_a_failed_error_check_stops_the_marts_built_from_its_mart_and_nothing_el
     assert {"dbt_models", STEP_AFTER_RUNS, STEP_AFTER_COMPLIANCE, STEP_AFTER_BOTH} <= _steps(
         good, dg.DagsterEventType.STEP_SUCCESS
     )
-    # Each step's dbt build ran its own models, their data tests, and no unit test.
+    # Each step's dbt build ran its own models, their data tests, and no unit test; the tests a
+    # constraint stands for were answered from the catalog instead (pulse/enforced_tests.py).
     steps = {step.name: step for step in STEPS}
+    from_catalog = {
+        (evaluation.asset_key, evaluation.check_name)
+        for evaluation in good.get_asset_check_evaluations()
+        if evaluation.passed and "enforced_by" in evaluation.metadata
+    }
     for name, built in (
         ("dbt_models", {AGENT_RUNS, COMPLIANCE}),
         (STEP_AFTER_RUNS, AFTER_AGENT_RUNS - {_key("fct_account_health_daily")}),
@@ -198,7 +204,21 @@ def test_a_failed_error_check_stops_the_marts_built_from_its_mart_and_nothing_el
             key.path[1] for key in built
         }
         assert not [unique_id for unique_id in ran if unique_id.startswith("unit_test.")]
-        assert any(unique_id.startswith("test.") for unique_id in ran)
+        built_ids = {f"model.pulse.{key.path[1]}" for key in built}
+        enforced = {test.unique_id: test for test in steps[name].enforced if test.model_id in built_ids}
+        in_dbt = {
+            unique_id
+            for unique_id, node in MANIFEST["nodes"].items()
+            if node["resource_type"] == "test"
+            and node.get("attached_node") in built_ids
+            and unique_id not in enforced
+            and ".".join(node["fqn"]) not in steps[name].deferred_tests
+        }
+        assert in_dbt <= ran, name
+        assert not set(enforced) & ran, name
+        assert enforced, name  # every step's models have tests a constraint stands for
+        for test in enforced.values():
+            assert (_key(test.table), test.name) in from_catalog, (name, test.name)
         assert set(args["exclude"]) == set(steps[name].exclude.split())
         assert not args.get("vars")
         log = _dbt_log(good.run_id, name)
