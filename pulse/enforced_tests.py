@@ -105,10 +105,9 @@ def enforced_tests(manifest: Mapping[str, Any]) -> list[EnforcedTest]:
     return sorted(found, key=lambda test: test.unique_id)
 
 
-def exclusions(tests: Iterable[EnforcedTest], model_ids: Iterable[str] | None = None) -> list[str]:
-    """The selectors to leave out of a ``dbt build``: the enforced tests (of these models)."""
-    wanted = None if model_ids is None else set(model_ids)
-    return [test.selector for test in tests if wanted is None or test.model_id in wanted]
+def exclusions(tests: Iterable[EnforcedTest]) -> list[str]:
+    """The selectors that leave these tests out of a ``dbt build``."""
+    return [test.selector for test in tests]
 
 
 CATALOG_SQL = """

@@ -40,7 +40,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
 
-from pulse.enforced_tests import EnforcedTest, enforced_tests
+from pulse.enforced_tests import EnforcedTest, enforced_tests, exclusions
 
 #: Manifest nodes a ``dbt build`` materializes (tests are not among them).
 BUILT_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot"})
@@ -72,7 +72,7 @@ class DbtStep:
 
     @property
     def exclude(self) -> str:
-        return " ".join((UNIT_TESTS, *self.deferred_tests, *(test.selector for test in self.enforced)))
+        return " ".join((UNIT_TESTS, *self.deferred_tests, *exclusions(self.enforced)))
 
     def build_args(self) -> list[str]:
         """``dbt build`` of the step (dagster-dbt adds its ``--select``; the tenant partition is
