@@ -19,10 +19,17 @@ speed is measured by bench/work_items_throughput.py; this one measures the wareh
 4. dashboard reads: the sprint dashboard's queries (apps/streamlit/sprint_data.py) through the
    row-level-security reader role at ``--readers`` concurrent readers (bench/dashboard_queries.py).
 
+Each build is timed ``--repeat`` times (default 3; on this kind of machine one run of the same
+build varies by ±20-40%) and the run of median wall time is reported, with every run's seconds
+(``runs_seconds``): the full build three times over; the day's build from the same state three
+times (on two copies of the database made with ``create database … template``, then on the
+database itself); the build with nothing new three times. ``speedup`` is the median full build
+over the median day.
+
 Figures (with the slowest models of each build) go to bench/results/warehouse_scale.json.
 
     .venv/bin/python bench/warehouse_scale.py [--tenants 50] [--history-days 730]
-        [--work-scale 4] [--activity-scale 2] [--home DIR [--reuse]]
+        [--work-scale 4] [--activity-scale 2] [--repeat 3] [--home DIR [--reuse]]
 
 ``--home`` keeps the database in DIR; ``--reuse`` skips the loading and copying when DIR already
 holds them (to re-time the builds after changing a model).
@@ -310,14 +317,61 @@ def keep_copies(settings: Any, into: str, schemas: Sequence[str] = ("staging", "
             conn.execute(text(f'create table {into}."{schema}__{table}" as select * from {schema}."{table}"'))
 
 
+def database_copies(settings: Any, count: int) -> list[str]:
+    """``count`` copies of the warehouse database (``create database … template``), to time the
+    same build from the same state more than once; any earlier copies are dropped first."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from pulse.db import database_url
+
+    url = database_url(settings)
+    original = conninfo_to_dict(url)["dbname"]
+    names = [f"bench_copy_{index}" for index in range(1, count + 1)]
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
+        # a template must have no other session (pooled ones reconnect: pool_pre_ping)
+        conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+            (original,),
+        )
+        for name in names:
+            conn.execute(f'drop database if exists "{name}"')
+            conn.execute(f'create database "{name}" template "{original}"')
+    return names
+
+
+def drop_databases(settings: Any, names: Sequence[str]) -> None:
+    import psycopg
+
+    from pulse.db import database_url
+
+    with psycopg.connect(database_url(settings), dbname="postgres", autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'drop database if exists "{name}"')
+
+
+def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time (the lower middle one of an even count), with every run's
+    seconds in ``runs_seconds`` in the order they ran."""
+    middle = sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
+    return {**middle, "runs_seconds": [run["seconds"] for run in runs]}
+
+
 # -- dbt ----------------------------------------------------------------------------------
 
 
 def dbt_build(
-    settings: Any, *, full_refresh: bool, as_of: datetime, project: Path | None = None, label: str | None = None
+    settings: Any,
+    *,
+    full_refresh: bool,
+    as_of: datetime,
+    project: Path | None = None,
+    label: str | None = None,
+    dbname: str | None = None,
 ) -> dict[str, Any]:
     """One ``dbt build`` of the marts and their parents for every tenant; wall seconds, and the
-    slowest nodes from run_results.json (kept as run_results_<label>.json in the home)."""
+    slowest nodes from run_results.json (kept as run_results_<label>.json in the home).
+    ``dbname``: build that database of the cluster (a copy) instead of the warehouse."""
     import psycopg
 
     from pulse.db import database_url
@@ -327,6 +381,8 @@ def dbt_build(
     selection = [f"+{mart}" for mart in MARTS]
     target = settings.home / "dbt-target"  # its own: another dbt run in the checkout cannot clobber it
     env = {**os.environ, **dbt_env(settings, as_of=as_of)}
+    if dbname:
+        env["PULSE_DBT_DBNAME"] = dbname
     dbt = str(Path(sys.executable).with_name("dbt"))
     project_dir = str(project or DBT_PROJECT_DIR)
     # As the Dagster steps do: the tests a constraint stands for are answered from the catalog.
@@ -359,7 +415,7 @@ def dbt_build(
     results = json.loads((target / "run_results.json").read_text())["results"]
     built = {r["unique_id"] for r in results if r["status"] == "success"}
     enforced = [test for test in enforced if test.model_id in built]
-    with psycopg.connect(database_url(settings)) as connection:
+    with psycopg.connect(database_url(settings), **({"dbname": dbname} if dbname else {})) as connection:
         failed = [verdict.message for verdict in verify(connection, enforced) if not verdict.passed]
     if failed:
         raise RuntimeError("enforced tests failed:\n" + "\n".join(failed))
@@ -410,6 +466,12 @@ def main() -> int:
         help="with --reuse: the full build of this home's world was done before (refused otherwise)",
     )
     parser.add_argument("--dbt-project", type=Path, help="time this dbt project (default: the checkout's)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="time each build this many times and report the median run (default 3: one run varies by ±20-40%%)",
+    )
     parser.add_argument(
         "--verify", action="store_true", help="after the incremental build, rebuild in full and compare every table"
     )
@@ -504,9 +566,14 @@ def main() -> int:
                 )
             figures = {**recorded, **figures}
         else:
-            print("full dbt build ...", flush=True)
-            figures["full_build"] = dbt_build(settings, full_refresh=True, as_of=as_of, project=args.dbt_project)
-            print(f"full build: {figures['full_build']['seconds']} s", flush=True)
+            print(f"full dbt build × {args.repeat} ...", flush=True)
+            figures["full_build"] = median_run(
+                [
+                    dbt_build(settings, full_refresh=True, as_of=as_of, project=args.dbt_project, label=f"full_{run}")
+                    for run in range(1, args.repeat + 1)
+                ]
+            )
+            print(f"full build: {figures['full_build']['runs_seconds']} s", flush=True)
             figures["mart_rows"] = mart_counts(settings)
             record(figures)
 
@@ -517,10 +584,24 @@ def main() -> int:
         days_file.write_text(str(days + 1))
         figures["day_copy"] = follow_templates(settings, slugs)
         figures["day_load_seconds"] = round(time.perf_counter() - started, 1)
-        figures["incremental_build"] = dbt_build(
-            settings, full_refresh=False, as_of=as_of + timedelta(days=1), project=args.dbt_project
-        )
-        print(f"incremental build: {figures['incremental_build']['seconds']} s", flush=True)
+        # the day's build from the same state each time: on copies of the database, then on it
+        copies = database_copies(settings, args.repeat - 1)
+        try:
+            day_runs = [
+                dbt_build(
+                    settings,
+                    full_refresh=False,
+                    as_of=as_of + timedelta(days=1),
+                    project=args.dbt_project,
+                    label=f"incremental_{run}",
+                    dbname=dbname,
+                )
+                for run, dbname in enumerate([*copies, None], start=1)
+            ]
+        finally:
+            drop_databases(settings, copies)
+        figures["incremental_build"] = median_run(day_runs)
+        print(f"incremental build: {figures['incremental_build']['runs_seconds']} s", flush=True)
         figures["speedup"] = round(figures["full_build"]["seconds"] / figures["incremental_build"]["seconds"], 1)
         figures["model_speedup"] = round(
             figures["full_build"]["model_seconds"] / figures["incremental_build"]["model_seconds"], 1
@@ -528,11 +609,20 @@ def main() -> int:
         # The same build again with nothing new: what every run costs whatever the data (dbt's
         # start, each node's compile and round trips, each model finding nothing to do, each test's
         # pass). The day cannot be faster than this, so full / this bounds the speed-up.
-        figures["no_change_build"] = dbt_build(
-            settings, full_refresh=False, as_of=as_of + timedelta(days=1), project=args.dbt_project, label="no_change"
+        figures["no_change_build"] = median_run(
+            [
+                dbt_build(
+                    settings,
+                    full_refresh=False,
+                    as_of=as_of + timedelta(days=1),
+                    project=args.dbt_project,
+                    label=f"no_change_{run}",
+                )
+                for run in range(1, args.repeat + 1)
+            ]
         )
         figures["speedup_ceiling"] = round(figures["full_build"]["seconds"] / figures["no_change_build"]["seconds"], 1)
-        print(f"the same build with nothing new: {figures['no_change_build']['seconds']} s", flush=True)
+        print(f"the same build with nothing new: {figures['no_change_build']['runs_seconds']} s", flush=True)
         record(figures)
         if args.verify:
             incremental = table_checksums(settings)

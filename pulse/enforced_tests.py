@@ -1,13 +1,22 @@
 """The data tests the database enforces, answered from its catalog in one query.
 
-A table's ``not_null``, ``accepted_values`` and ``unique_per_tenant`` tests (error severity,
-no custom thresholds) are constraints of the table: the post-hook ``enforce_column_tests()``
-(dbt_project/macros/enforced_tests.sql) adds NOT NULL, a CHECK on the accepted values and a
-unique index on ``(tenant_id, column)`` after every build of the model, and the database then
-refuses a row that breaks one. Once the model is built, such a test's property holds by
-construction. Run as a dbt test it reads no row (it asks the catalog; in a one-tenant run it
-reads the tenant's rows), yet each is still a dbt node: about 40 ms of dbt's own work, 140 of
-them in a build of every mart, on every run, whatever the data (docs/scaling.md measures it).
+A table's tests that a constraint can say (error severity, no custom thresholds) are
+constraints of the table: after every build of the model the post-hook
+``enforce_column_tests()`` (dbt_project/macros/enforced_tests.sql) adds
+
+- ``not_null``: NOT NULL;
+- ``accepted_values`` (quoted): a CHECK on the values;
+- ``values_between``: a CHECK on the bounds;
+- ``holds_for_every_row``: a CHECK of the expression;
+- ``unique_per_tenant`` and ``unique``: a unique index on ``(tenant_id, column)`` or ``(column)``;
+- ``unique_combination``: a unique index on its columns that holds nulls equal (NULLS NOT
+  DISTINCT, or every column NOT NULL, as a primary key's),
+
+and the database then refuses a row that breaks one. Once the model is built, such a test's
+property holds by construction. Run as a dbt test it reads no row (it asks the catalog; in a
+one-tenant run it reads the tenant's rows), yet each is still a dbt node: about 40 ms of dbt's
+own work, 160 of them in a build of every mart, on every run, whatever the data
+(docs/scaling.md measures it).
 
 So the builds that Pulse runs (the Dagster steps, the warehouse benchmark) leave them out of
 ``dbt build`` (:func:`exclusions`) and ask the catalog once for every one of them
@@ -22,15 +31,30 @@ constraint after a build of every model.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 #: The generic tests a constraint can stand for.
-ENFORCEABLE = frozenset({"not_null", "accepted_values", "unique_per_tenant"})
+ENFORCEABLE = frozenset(
+    {
+        "not_null",
+        "accepted_values",
+        "values_between",
+        "holds_for_every_row",
+        "unique_per_tenant",
+        "unique",
+        "unique_combination",
+    }
+)
 
 #: The materializations whose relation can hold a constraint (a view cannot).
 CONSTRAINED_MATERIALIZATIONS = frozenset({"table", "incremental"})
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -46,9 +70,26 @@ class EnforcedTest:
     schema: str
     table: str
     kind: str
-    """not_null, accepted_values or unique_per_tenant."""
-    column: str
+    """One of :data:`ENFORCEABLE`."""
+    column: str = ""
+    """The tested column (none for unique_combination and holds_for_every_row)."""
     values: tuple[str, ...] = ()
+    """accepted_values' values."""
+    columns: tuple[str, ...] = ()
+    """unique_combination's columns."""
+    bounds: tuple[str, str] = ("None", "None")
+    """values_between's min_value and max_value, as the macro writes them (``None``: open)."""
+    expression: str = ""
+    """holds_for_every_row's expression."""
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The columns a unique index must cover."""
+        if self.kind == "unique_combination":
+            return self.columns
+        if self.kind == "unique_per_tenant":
+            return ("tenant_id", self.column)
+        return (self.column,)
 
     @property
     def constraint(self) -> str:
@@ -58,13 +99,24 @@ class EnforcedTest:
             return f"NOT NULL on {where}.{self.column}"
         if self.kind == "accepted_values":
             return f"CHECK {self.check_name} on {where}.{self.column}"
-        return f"a unique index on {where} (tenant_id, {self.column})"
+        if self.kind == "values_between":
+            low, high = self.bounds
+            return f"CHECK {self.check_name} on {where}.{self.column} (between {low} and {high})"
+        if self.kind == "holds_for_every_row":
+            return f"CHECK {self.check_name} on {where} ({self.expression})"
+        nulls = ", nulls not distinct" if self.kind == "unique_combination" else ""
+        return f"a unique index on {where} ({', '.join(self.key)}){nulls}"
 
     @property
     def check_name(self) -> str:
-        """The CHECK constraint's name: the macro accepted_values_constraint()'s."""
-        digest = hashlib.md5("|".join(self.values).encode()).hexdigest()[:10]
-        return f"accepted__{self.column[:30]}__{digest}"
+        """The CHECK constraint's name: the macros accepted_values_constraint()',
+        values_between_constraint()' and holds_for_every_row_constraint()'s."""
+        if self.kind == "values_between":
+            return f"between__{self.column[:30]}__{_md5('|'.join(self.bounds))}"
+        if self.kind == "holds_for_every_row":
+            words = re.sub(r"[^a-z0-9]+", "_", self.expression.lower()).strip("_")[:36]
+            return f"holds__{words}__{_md5(self.expression)}"
+        return f"accepted__{self.column[:30]}__{_md5('|'.join(self.values))}"
 
 
 def enforced_tests(manifest: Mapping[str, Any]) -> list[EnforcedTest]:
@@ -98,8 +150,12 @@ def enforced_tests(manifest: Mapping[str, Any]) -> list[EnforcedTest]:
                 schema=model["schema"],
                 table=model.get("alias") or model["name"],
                 kind=metadata["name"],
-                column=kwargs["column_name"],
+                column=kwargs.get("column_name") or "",
                 values=tuple(str(value) for value in kwargs.get("values") or ()),
+                columns=tuple(kwargs.get("columns") or ()),
+                # as the macro writes them with ~ (none as None)
+                bounds=(str(kwargs.get("min_value")), str(kwargs.get("max_value"))),
+                expression=kwargs.get("expression") or "",
             )
         )
     return sorted(found, key=lambda test: test.unique_id)
@@ -131,11 +187,11 @@ select
     array(
         select array_to_string(array(
             select attribute.attname::text
-            from unnest(index.indkey::int2[]) with ordinality as key (attnum, position)
+            from unnest(index.indkey::int2[]) as key (attnum)
             inner join pg_attribute as attribute
                 on attribute.attrelid = index.indrelid and attribute.attnum = key.attnum
-            order by key.position
-        ), ',')
+            order by attribute.attname::text collate "C"
+        ), ',') || case when index.indnullsnotdistinct then ' nulls not distinct' else '' end
         from pg_index as index
         where index.indrelid = relations.oid and index.indisunique and index.indpred is null
             and index.indexprs is null and index.indisvalid
@@ -177,9 +233,13 @@ def verify(connection: Any, tests: Iterable[EnforcedTest]) -> list[Verdict]:
         not_null, checks, unique_indexes = catalog.get((test.schema, test.table), (set(), set(), set()))
         if test.kind == "not_null":
             passed = test.column in not_null
-        elif test.kind == "accepted_values":
+        elif test.kind in ("accepted_values", "values_between", "holds_for_every_row"):
             passed = test.check_name in checks
         else:
-            passed = f"tenant_id,{test.column}" in unique_indexes
+            key = ",".join(sorted(test.key))
+            # unique_combination groups nulls together: an index must hold them equal too, unless
+            # no column can be null
+            nulls_equal = test.kind == "unique_combination" and not set(test.key) <= not_null
+            passed = f"{key} nulls not distinct" in unique_indexes or (not nulls_equal and key in unique_indexes)
         verdicts.append(Verdict(test, passed))
     return verdicts

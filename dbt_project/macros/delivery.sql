@@ -15,7 +15,8 @@
 {%- endmacro %}
 
 {% test values_between(model, column_name, min_value=none, max_value=none) -%}
-    {#- Every non-null value of the column lies within [min_value, max_value] (either may be open). -#}
+    {#- Every non-null value of the column lies within [min_value, max_value] (either may be open).
+        A table with the CHECK of these bounds holds it by construction (macros/enforced_tests.sql). -#}
     select {{ column_name }}
     from {{ model }}
     where {{ column_name }} is not null
@@ -24,11 +25,18 @@
         {%- if min_value is not none %} or {{ column_name }} < {{ min_value }}{% endif %}
         {%- if max_value is not none %} or {{ column_name }} > {{ max_value }}{% endif %}
       )
+      {%- if is_relation(model) %}
+      and not {{ has_check(model, values_between_constraint(column_name, min_value, max_value)) }}
+      {%- endif %}
 {%- endtest %}
 
 {% test holds_for_every_row(model, expression) -%}
-    {#- The boolean SQL expression is true (not false, not null) on every row. -#}
+    {#- The boolean SQL expression is true (not false, not null) on every row. A table with the
+        CHECK of this expression holds it by construction (macros/enforced_tests.sql). -#}
     select *
     from {{ model }}
     where not coalesce(({{ expression }}), false)
+    {%- if is_relation(model) %}
+      and not {{ has_check(model, holds_for_every_row_constraint(expression)) }}
+    {%- endif %}
 {%- endtest %}

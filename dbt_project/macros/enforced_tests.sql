@@ -1,30 +1,45 @@
-{#- Column tests the database enforces.
+{#- Data tests the database enforces.
 
-    A not_null, accepted_values or unique_per_tenant data test of a table (incremental models)
-    must otherwise read the whole table after every build, though an incremental build wrote a
-    few rows of it. So the post-hook enforce_column_tests() turns each such test of the model
-    (error severity, no custom thresholds) into a constraint of its table: NOT NULL, a CHECK on
-    the accepted values, a unique index on (tenant_id, column). The database then refuses a
-    row that breaks one when it is written (the build fails with the database's message, which
-    names the column), and the test asks the catalog first: when its constraint is there, the
-    property holds by construction and the test reads no row. Views cannot hold constraints:
-    their tests read every row, as do tests of a partition run (their where clause wraps the
-    table in a subquery; they read that tenant's rows). -#}
+    A data test of a table (incremental models) must otherwise read the whole table after every
+    build, though an incremental build wrote a few rows of it. So the post-hook
+    enforce_column_tests() turns each test of the model that a constraint can say (error
+    severity, no custom thresholds) into a constraint of its table:
+
+    - not_null: NOT NULL;
+    - accepted_values (quoted): a CHECK on the values;
+    - values_between: a CHECK on the bounds (a null passes, as in the test);
+    - holds_for_every_row: a CHECK of coalesce(expression, false) (a null fails, as in the test);
+    - unique_per_tenant, unique: a unique index on (tenant_id, column) or (column) (the tests
+      skip nulls; so does such an index);
+    - unique_combination: a unique index on its columns, NULLS NOT DISTINCT (the test groups
+      nulls together; so does such an index), or a primary key on them.
+
+    The database then refuses a row that breaks one when it is written (the build fails with the
+    database's message, which names the constraint), and the test asks the catalog first: when
+    its constraint is there, the property holds by construction and the test reads no row. Views
+    cannot hold constraints: their tests read the rows, as do tests of a partition run (their
+    where clause wraps the table in a subquery; they read that tenant's rows).
+    pulse/enforced_tests.py picks the same tests, to answer them from the catalog. -#}
 
 {% macro column_tests_of_model() -%}
-    {#- The not_null / accepted_values / unique_per_tenant tests of this model that a constraint
-        can stand for: (test name, column, accepted values). -#}
+    {#- The tests of this model that a constraint can stand for: a list of dicts with the test's
+        kind and arguments (column, values, columns, min_value, max_value, expression). -#}
     {%- set found = [] -%}
     {%- if execute -%}
     {%- for node in graph.nodes.values() -%}
         {%- set metadata = node.get('test_metadata') or {} -%}
         {%- if node.resource_type == 'test' and node.get('attached_node') == model.unique_id
-            and metadata.get('name') in ('not_null', 'accepted_values', 'unique_per_tenant')
+            and metadata.get('name') in (
+                'not_null', 'accepted_values', 'unique_per_tenant', 'unique', 'unique_combination',
+                'values_between', 'holds_for_every_row')
             and (node.config.severity | lower) == 'error'
             and node.config.warn_if == '!= 0' and node.config.error_if == '!= 0' -%}
             {%- set kwargs = metadata.get('kwargs', {}) -%}
             {%- if metadata.name != 'accepted_values' or kwargs.get('quote', true) -%}
-            {%- do found.append((metadata.name, kwargs.get('column_name'), kwargs.get('values'))) -%}
+            {%- do found.append({
+                'kind': metadata.name, 'column': kwargs.get('column_name'), 'values': kwargs.get('values'),
+                'columns': kwargs.get('columns'), 'min_value': kwargs.get('min_value'),
+                'max_value': kwargs.get('max_value'), 'expression': kwargs.get('expression')}) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
@@ -37,8 +52,34 @@
     {{- 'accepted__' ~ column_name[:30] ~ '__' ~ local_md5(values | join('|'))[:10] -}}
 {%- endmacro %}
 
+{% macro values_between_constraint(column_name, min_value, max_value) -%}
+    {{- 'between__' ~ column_name[:30] ~ '__' ~ local_md5(min_value ~ '|' ~ max_value)[:10] -}}
+{%- endmacro %}
+
+{% macro holds_for_every_row_constraint(expression) -%}
+    {#- Named after the expression: its words (to be read in the database's error), and its md5. -#}
+    {%- set words = modules.re.sub('[^a-z0-9]+', '_', expression | lower).strip('_')[:36] -%}
+    {{- 'holds__' ~ words ~ '__' ~ local_md5(expression)[:10] -}}
+{%- endmacro %}
+
+{% macro values_between_check(column_name, min_value, max_value) -%}
+    {#- SQL: the CHECK of values_between (a null passes: the test skips nulls). -#}
+    {{ column_name }} >= {{ min_value if min_value is not none else column_name }}
+    and {{ column_name }} <= {{ max_value if max_value is not none else column_name }}
+{%- endmacro %}
+
 {% macro quoted_values(values) -%}
     {%- for value in values %}'{{ value | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor -%}
+{%- endmacro %}
+
+{% macro add_check(relation, constraint, condition) -%}
+    {#- plpgsql: add the CHECK named `constraint` unless the table has it. -#}
+        if not exists (
+            select from pg_constraint
+            where conrelid = '{{ relation }}'::regclass and conname = '{{ constraint }}'
+        ) then
+            alter table {{ relation }} add constraint {{ constraint }} check ({{ condition }});
+        end if;
 {%- endmacro %}
 
 {% macro enforce_column_tests() -%}
@@ -48,22 +89,27 @@
     {%- if tests -%}
     do $enforce$
     begin
-    {%- for name, column, values in tests %}
-        {%- if name == 'not_null' %}
+    {%- for test in tests %}
+        {%- set column = test.column %}
+        {%- if test.kind == 'not_null' %}
         -- a no-op (no scan) when the column is NOT NULL already
         alter table {{ this }} alter column {{ adapter.quote(column) }} set not null;
-        {%- elif name == 'accepted_values' %}
-        {%- set constraint = accepted_values_constraint(column, values) %}
-        if not exists (
-            select from pg_constraint
-            where conrelid = '{{ this }}'::regclass and conname = '{{ constraint }}'
-        ) then
-            alter table {{ this }} add constraint {{ constraint }}
-                check ({{ adapter.quote(column) }} in ({{ quoted_values(values) }}));
-        end if;
-        {%- elif name == 'unique_per_tenant' %}
-        if not {{ has_unique_index(this, column) }} then
-            create unique index on {{ this }} (tenant_id, {{ adapter.quote(column) }});
+        {%- elif test.kind == 'accepted_values' %}
+        {{ add_check(this, accepted_values_constraint(column, test['values']),
+            adapter.quote(column) ~ ' in (' ~ quoted_values(test['values']) ~ ')') }}
+        {%- elif test.kind == 'values_between' %}
+        {{ add_check(this, values_between_constraint(column, test.min_value, test.max_value),
+            values_between_check(adapter.quote(column), test.min_value, test.max_value)) }}
+        {%- elif test.kind == 'holds_for_every_row' %}
+        {{ add_check(this, holds_for_every_row_constraint(test.expression),
+            'coalesce((' ~ test.expression ~ '), false)') }}
+        {%- else %}
+        {%- set columns = test.columns if test.kind == 'unique_combination'
+            else (['tenant_id', column] if test.kind == 'unique_per_tenant' else [column]) %}
+        {%- set nulls_equal = test.kind == 'unique_combination' %}
+        if not {{ has_unique_index(this, columns, nulls_equal) }} then
+            create unique index on {{ this }} ({{ columns | map('string') | join(', ') }})
+                {%- if nulls_equal %} nulls not distinct{% endif %};
         end if;
         {%- endif %}
     {%- endfor %}
@@ -84,8 +130,10 @@
     )
 {%- endmacro %}
 
-{% macro has_unique_index(relation, column_name) -%}
-    {#- SQL: the relation has a unique index (or primary key) on exactly (tenant_id, column). -#}
+{% macro has_unique_index(relation, columns, nulls_equal=false) -%}
+    {#- SQL: the relation has a unique index (or primary key) on exactly these columns, in any
+        order; with nulls_equal, one that also holds two rows apart that differ only by nulls:
+        NULLS NOT DISTINCT, or every column NOT NULL. -#}
     exists (
         select
         from pg_index as index
@@ -93,7 +141,27 @@
             and index.indisunique
             and index.indpred is null
             and index.indexprs is null
-            and {{ index_columns('index') }} = array['tenant_id', '{{ column_name }}']
+            and {{ sorted_index_columns('index') }} = array[{{ quoted_values(columns | sort(case_sensitive=true)) }}]::text[]
+            {%- if nulls_equal %}
+            and (
+                index.indnullsnotdistinct
+                or not exists (
+                    select from pg_attribute
+                    where attrelid = index.indrelid and attname = any(array[{{ quoted_values(columns) }}])
+                        and not attnotnull
+                )
+            )
+            {%- endif %}
+    )
+{%- endmacro %}
+
+{% macro sorted_index_columns(index) -%}
+    {#- SQL: the names of the columns of the pg_index row `index`, sorted by code point (text[]). -#}
+    (
+        select array_agg(attribute.attname::text order by attribute.attname::text collate "C")
+        from unnest({{ index }}.indkey::int2[]) as key (attnum)
+        inner join pg_attribute as attribute
+            on attribute.attrelid = {{ index }}.indrelid and attribute.attnum = key.attnum
     )
 {%- endmacro %}
 
@@ -178,6 +246,7 @@ with all_values as (
     where not exists (
         select from pg_constraint
         where conrelid = to_regclass('{{ model }}') and conname = '{{ accepted_values_constraint(column_name, values) }}'
+            and convalidated
     )
     {%- endif %}
     group by {{ column_name }}
@@ -190,4 +259,25 @@ where value_field not in (
         {% if quote %}'{{ value }}'{% else %}{{ value }}{% endif %}{% if not loop.last %}, {% endif %}
     {%- endfor -%}
 )
+{%- endmacro %}
+
+{% macro has_check(relation, constraint) -%}
+    {#- SQL: the relation has the validated CHECK named `constraint`. -#}
+    exists (
+        select from pg_constraint
+        where conrelid = to_regclass('{{ relation }}') and conname = '{{ constraint }}' and convalidated
+    )
+{%- endmacro %}
+
+{% macro postgres__test_unique(model, column_name) -%}
+    {#- dbt's unique test; a table with a unique index on the column holds it by construction
+        (the test skips nulls; so does the index): no row is read. -#}
+select {{ column_name }} as unique_field, count(*) as n_records
+from {{ model }}
+where {{ column_name }} is not null
+{%- if is_relation(model) %}
+    and not {{ has_unique_index(model, [column_name]) }}
+{%- endif %}
+group by {{ column_name }}
+having count(*) > 1
 {%- endmacro %}

@@ -1,4 +1,5 @@
-"""A table's not_null / accepted_values / unique_per_tenant tests are constraints of the table
+"""A table's not_null / accepted_values / values_between / holds_for_every_row / unique_per_tenant /
+unique / unique_combination tests are constraints of the table
 (dbt_project/macros/enforced_tests.sql): the database refuses a bad row when it is written, and
 the test reads no row while its constraint is there — and reads them all, and fails, when it is
 not.
@@ -139,10 +140,10 @@ def test_without_its_constraint_a_test_reads_the_rows_and_fails(built: None, db_
             conn.execute(f"alter table {MODEL} alter column status set not null")
 
 
-def test_every_test_the_catalog_answers_has_its_constraint_after_a_build(db_url: str) -> None:
+def test_every_test_the_catalog_answers_has_its_constraint_after_a_build(marts_built: None, db_url: str) -> None:
     """The macro and pulse/enforced_tests.py agree: each test the builds leave to the catalog
     is one the post-hook made a constraint of, on every table of the project (built here, so that
-    no earlier test's leftovers count)."""
+    no earlier test's leftovers count; marts_built has loaded the seeds)."""
     run_dbt(["run"])
     tests = project_enforced_tests()
     with psycopg.connect(db_url) as conn:
@@ -150,7 +151,10 @@ def test_every_test_the_catalog_answers_has_its_constraint_after_a_build(db_url:
 
     assert len(verdicts) == len(tests) > 100
     assert [verdict.message for verdict in verdicts if not verdict.passed] == []
-    assert {verdict.test.kind for verdict in verdicts} == {"not_null", "accepted_values", "unique_per_tenant"}
+    assert {verdict.test.kind for verdict in verdicts} == {
+        "not_null", "accepted_values", "values_between", "holds_for_every_row", "unique_per_tenant", "unique",
+        "unique_combination",
+    }  # fmt: skip
 
 
 def test_the_catalog_fails_exactly_the_tests_whose_constraint_is_gone(built: None, db_url: str) -> None:
@@ -187,3 +191,120 @@ def test_the_catalog_fails_exactly_the_tests_whose_constraint_is_gone(built: Non
     assert "NOT NULL on staging.stg_jira__work_items.status is missing" in messages[1]
     assert "a unique index on staging.stg_jira__work_items (tenant_id, work_item_key) is missing" in messages[2]
     assert all("dbt build --select stg_jira__work_items" in message for message in messages)
+
+
+def test_a_mart_s_row_rules_and_composite_keys_are_constraints(marts_built: None, db_url: str) -> None:
+    """fct_sprints' bounds and row rules are CHECKs; fct_agent_usage_daily's composite key holds
+    two rows that differ only by nulls equal, as the test's group by does."""
+    with psycopg.connect(db_url) as conn:
+        checks = dict(
+            conn.execute(
+                "select conname, pg_get_constraintdef(oid) from pg_constraint "
+                "where conrelid = 'marts.fct_sprints'::regclass and contype = 'c' order by conname"
+            ).fetchall()
+        )
+        usage_index = conn.execute(
+            "select pg_get_indexdef(indexrelid) from pg_index "
+            "where indrelid = 'marts.fct_agent_usage_daily'::regclass and indisunique"
+        ).fetchall()
+    assert (
+        checks["between__say_do_ratio__ae31e892f5"]
+        == "CHECK (((say_do_ratio >= (0)::numeric) AND (say_do_ratio <= (1)::numeric)))"
+    )
+    assert checks["holds__completed_stories_completed_bugs_com__fedc15e296"] == (
+        "CHECK (COALESCE((((completed_stories + completed_bugs) + completed_tasks) <= throughput), false))"
+    )
+    assert [row[0].split(" USING btree ")[1] for row in usage_index] == [
+        "(tenant_id, usage_date, team_name, user_email, agent_type, model_name, status) NULLS NOT DISTINCT"
+    ]
+
+    usage = (
+        "insert into marts.fct_agent_usage_daily (tenant_id, usage_date, team_name, user_email, agent_type, "
+        "model_name, status) values ('enforced', '2026-01-01', null, null, 'claude-code', null, 'succeeded')"
+    )
+    with psycopg.connect(db_url) as conn:
+        conn.execute(usage)
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(usage)
+        conn.rollback()
+        # a sprint whose figures keep both row rules, then one breaking a bound, then a rule
+        sprint = {
+            "tenant_id": "enforced", "sprint_uid": "jira:1", "say_do_ratio": 1, "completed_stories": 1,
+            "completed_bugs": 0, "completed_tasks": 0, "throughput": 1, "committed_points_completed": 3,
+            "committed_points": 3, "dmt_compliant_items": 0, "dmt_assessed_items": 1,
+        }  # fmt: skip
+        insert = f"insert into marts.fct_sprints ({', '.join(sprint)}) values ({', '.join(f'%({k})s' for k in sprint)})"
+        conn.execute(insert, sprint)
+        conn.rollback()
+        with pytest.raises(psycopg.errors.CheckViolation, match="between__say_do_ratio"):
+            conn.execute(insert, {**sprint, "say_do_ratio": 1.5})
+        conn.rollback()
+        with pytest.raises(psycopg.errors.CheckViolation, match="holds__completed_stories"):
+            conn.execute(insert, {**sprint, "throughput": 0})
+        conn.rollback()
+
+
+def test_without_a_mart_s_constraints_the_catalog_fails_their_tests(marts_built: None, db_url: str) -> None:
+    tests = [
+        test for test in project_enforced_tests()
+        if test.table in ("fct_sprints", "fct_developer_sprints", "dim_teams")
+        and test.kind in ("values_between", "holds_for_every_row", "unique_combination", "unique")
+    ]  # fmt: skip
+    assert sorted((test.table, test.kind) for test in tests) == [
+        ("dim_teams", "unique"),
+        ("fct_developer_sprints", "holds_for_every_row"),
+        ("fct_developer_sprints", "unique_combination"),
+        ("fct_developer_sprints", "values_between"),
+        ("fct_developer_sprints", "values_between"),
+        ("fct_sprints", "holds_for_every_row"),
+        ("fct_sprints", "holds_for_every_row"),
+        ("fct_sprints", "values_between"),
+        ("fct_sprints", "values_between"),
+        ("fct_sprints", "values_between"),
+    ]
+    with psycopg.connect(db_url) as conn:
+        assert [verdict.message for verdict in verify(conn, tests) if not verdict.passed] == []
+        [[primary_key]] = conn.execute(
+            "select conname from pg_constraint where conrelid = 'marts.fct_developer_sprints'::regclass "
+            "and contype = 'p'"
+        ).fetchall()
+        [[team_index]] = conn.execute(
+            "select indexrelid::regclass::text from pg_index where indrelid = 'marts.dim_teams'::regclass "
+            "and indisunique and pg_get_indexdef(indexrelid) like '%%(team_id)'"
+        ).fetchall()
+        conn.execute("alter table marts.fct_sprints drop constraint between__say_do_ratio__ae31e892f5")
+        conn.execute(
+            "alter table marts.fct_sprints drop constraint holds__completed_stories_completed_bugs_com__fedc15e296"
+        )
+        conn.execute(f"alter table marts.fct_developer_sprints drop constraint {primary_key}")
+        conn.execute(f"drop index {team_index}")
+        failed = [verdict for verdict in verify(conn, tests) if not verdict.passed]
+        # a plain unique index stands for the composite key while its columns are NOT NULL, and
+        # no longer when one may be null (the test's group by holds nulls equal, the index apart)
+        conn.execute("create unique index on marts.fct_developer_sprints (tenant_id, sprint_uid, person_id)")
+        with_plain_index = [verdict.test.name for verdict in verify(conn, tests) if not verdict.passed]
+        conn.execute("alter table marts.fct_developer_sprints alter column person_id drop not null")
+        with_a_nullable_column = [verdict.test.name for verdict in verify(conn, tests) if not verdict.passed]
+        conn.rollback()
+
+    assert sorted(verdict.test.name for verdict in failed) == [
+        "holds_for_every_row_fct_sprints_completed_stories_completed_bugs_completed_tasks_throughput",
+        "unique_combination_fct_developer_sprints_tenant_id__sprint_uid__person_id",
+        "unique_dim_teams_team_id",
+        "values_between_fct_sprints_say_do_ratio__1__0",
+    ]
+    composite_key = "unique_combination_fct_developer_sprints_tenant_id__sprint_uid__person_id"
+    assert composite_key not in with_plain_index and composite_key in with_a_nullable_column
+    messages = {verdict.test.kind: verdict.message for verdict in failed}
+    assert (
+        "CHECK holds__completed_stories_completed_bugs_com__fedc15e296 on marts.fct_sprints "
+        "(completed_stories + completed_bugs + completed_tasks <= throughput) is missing"
+    ) in messages["holds_for_every_row"]
+    assert (
+        "a unique index on marts.fct_developer_sprints (tenant_id, sprint_uid, person_id), nulls not distinct "
+        "is missing"
+    ) in messages["unique_combination"]
+    assert (
+        "CHECK between__say_do_ratio__ae31e892f5 on marts.fct_sprints.say_do_ratio (between 0 and 1)"
+        in (messages["values_between"])
+    )

@@ -22,8 +22,10 @@ def _model(name: str, materialized: str, schema: str = "marts") -> dict[str, Any
     }
 
 
-def _test(name: str, model: str, kind: str, column: str = "status", **config: Any) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"column_name": column}
+def _test(
+    name: str, model: str, kind: str, column: str = "status", kwargs: dict[str, Any] | None = None, **config: Any
+) -> dict[str, Any]:
+    kwargs = {"column_name": column} if kwargs is None else kwargs
     if kind == "accepted_values":
         kwargs["values"] = ["todo", "in_progress", "done"]
         if "quote" in config:
@@ -47,6 +49,40 @@ NODES = [
     _test("not_null_fct_items_status", "fct_items", "not_null"),
     _test("accepted_values_fct_items_status", "fct_items", "accepted_values", column="status_category"),
     _test("unique_per_tenant_dim_people_person_id", "dim_people", "unique_per_tenant", column="person_id"),
+    _test("unique_dim_people_email", "dim_people", "unique", column="email"),
+    _test(
+        "unique_combination_fct_items",
+        "fct_items",
+        "unique_combination",
+        kwargs={"columns": ["tenant_id", "sprint_uid", "person_id"]},
+    ),
+    _test(
+        "values_between_fct_items_rate",
+        "fct_items",
+        "values_between",
+        kwargs={
+            "column_name": "rate",
+            "min_value": 0,
+            "max_value": 100,
+        },
+    ),
+    _test(
+        "values_between_fct_items_points",
+        "fct_items",
+        "values_between",
+        kwargs={
+            "column_name": "points",
+            "min_value": 0,
+        },
+    ),
+    _test(
+        "holds_for_every_row_fct_items",
+        "fct_items",
+        "holds_for_every_row",
+        kwargs={
+            "expression": "completed_stories + completed_bugs + completed_tasks <= throughput",
+        },
+    ),
     # none of these: a view or ephemeral model holds no constraint; a warning, a threshold or
     # unquoted values is not what a constraint says; relationships is no column property
     _test("not_null_stg_items_status", "stg_items", "not_null"),
@@ -64,8 +100,13 @@ def test_a_tested_column_of_a_table_with_error_severity_and_no_threshold_is_enfo
 
     assert [(test.name, test.kind, test.schema, test.table, test.column) for test in found] == [
         ("accepted_values_fct_items_status", "accepted_values", "marts", "fct_items", "status_category"),
+        ("holds_for_every_row_fct_items", "holds_for_every_row", "marts", "fct_items", ""),
         ("not_null_fct_items_status", "not_null", "marts", "fct_items", "status"),
+        ("unique_combination_fct_items", "unique_combination", "marts", "fct_items", ""),
+        ("unique_dim_people_email", "unique", "marts", "dim_people", "email"),
         ("unique_per_tenant_dim_people_person_id", "unique_per_tenant", "marts", "dim_people", "person_id"),
+        ("values_between_fct_items_points", "values_between", "marts", "fct_items", "points"),
+        ("values_between_fct_items_rate", "values_between", "marts", "fct_items", "rate"),
     ]
     assert found[0].values == ("todo", "in_progress", "done")
     assert found[0].selector == "pulse.marts.accepted_values_fct_items_status"
@@ -80,12 +121,34 @@ def test_the_check_is_named_as_the_macro_names_it() -> None:
     assert accepted.constraint == "CHECK accepted__status_category__33a33360d7 on marts.fct_items.status_category"
 
 
+def test_each_kind_names_its_constraint_and_the_columns_a_unique_index_must_cover() -> None:
+    found = {test.name: test for test in enforced_tests(MANIFEST)}
+
+    # the names enforce_column_tests() gives (the integration test finds fct_sprints' in the catalog)
+    assert found["values_between_fct_items_rate"].check_name == "between__rate__80a67e886b"  # md5('0|100')
+    assert found["values_between_fct_items_points"].bounds == ("0", "None")  # open above
+    holds = found["holds_for_every_row_fct_items"]
+    assert holds.check_name == "holds__completed_stories_completed_bugs_com__fedc15e296"
+    assert holds.constraint == (
+        "CHECK holds__completed_stories_completed_bugs_com__fedc15e296 on marts.fct_items "
+        "(completed_stories + completed_bugs + completed_tasks <= throughput)"
+    )
+    assert found["unique_combination_fct_items"].key == ("tenant_id", "sprint_uid", "person_id")
+    assert found["unique_combination_fct_items"].constraint == (
+        "a unique index on marts.fct_items (tenant_id, sprint_uid, person_id), nulls not distinct"
+    )
+    assert found["unique_per_tenant_dim_people_person_id"].key == ("tenant_id", "person_id")
+    assert found["unique_dim_people_email"].key == ("email",)
+    assert found["unique_dim_people_email"].constraint == "a unique index on marts.dim_people (email)"
+
+
 def test_exclusions_are_the_tests_selectors() -> None:
-    assert exclusions(enforced_tests(MANIFEST)) == [
+    assert exclusions(enforced_tests(MANIFEST))[:3] == [
         "pulse.marts.accepted_values_fct_items_status",
+        "pulse.marts.holds_for_every_row_fct_items",
         "pulse.marts.not_null_fct_items_status",
-        "pulse.marts.unique_per_tenant_dim_people_person_id",
     ]
+    assert len(exclusions(enforced_tests(MANIFEST))) == 8
 
 
 def test_a_verdict_says_what_is_missing_and_what_to_do() -> None:

@@ -6,7 +6,7 @@ select tenant_id, {{ column_name }}, count(*) as occurrences
 from {{ model }}
 where {{ column_name }} is not null
 {%- if is_relation(model) %}
-    and not {{ has_unique_index(model, column_name) }}
+    and not {{ has_unique_index(model, ['tenant_id', column_name]) }}
 {%- endif %}
 group by tenant_id, {{ column_name }}
 having count(*) > 1
