@@ -373,6 +373,7 @@ def dbt_build(
     slowest nodes from run_results.json (kept as run_results_<label>.json in the home).
     ``dbname``: build that database of the cluster (a copy) instead of the warehouse."""
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     from pulse.db import database_url
     from pulse.dbt import DBT_PROJECT_DIR, dbt_env
@@ -415,7 +416,8 @@ def dbt_build(
     results = json.loads((target / "run_results.json").read_text())["results"]
     built = {r["unique_id"] for r in results if r["status"] == "success"}
     enforced = [test for test in enforced if test.model_id in built]
-    with psycopg.connect(database_url(settings), **({"dbname": dbname} if dbname else {})) as connection:
+    url = make_conninfo(database_url(settings), dbname=dbname) if dbname else database_url(settings)
+    with psycopg.connect(url) as connection:
         failed = [verdict.message for verdict in verify(connection, enforced) if not verdict.passed]
     if failed:
         raise RuntimeError("enforced tests failed:\n" + "\n".join(failed))
