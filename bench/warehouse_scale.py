@@ -520,6 +520,22 @@ def main() -> int:
         rate_limit=10**9,
     )
     sandbox.tool_rate_limit = 10**9
+
+    def timed(label: str, *, full_refresh: bool, as_of: datetime, databases: Sequence[str | None]) -> dict[str, Any]:
+        """The build once on each of ``databases`` in turn (None: the warehouse): the median run."""
+        runs = [
+            dbt_build(
+                settings,
+                full_refresh=full_refresh,
+                as_of=as_of,
+                project=args.dbt_project,
+                label=f"{label}_{run}",
+                dbname=database,
+            )
+            for run, database in enumerate(databases, start=1)
+        ]
+        return median_run(runs)
+
     try:
         from pulse.db import database_url
 
@@ -569,12 +585,7 @@ def main() -> int:
             figures = {**recorded, **figures}
         else:
             print(f"full dbt build × {args.repeat} ...", flush=True)
-            figures["full_build"] = median_run(
-                [
-                    dbt_build(settings, full_refresh=True, as_of=as_of, project=args.dbt_project, label=f"full_{run}")
-                    for run in range(1, args.repeat + 1)
-                ]
-            )
+            figures["full_build"] = timed("full", full_refresh=True, as_of=as_of, databases=[None] * args.repeat)
             print(f"full build: {figures['full_build']['runs_seconds']} s", flush=True)
             figures["mart_rows"] = mart_counts(settings)
             record(figures)
@@ -589,20 +600,11 @@ def main() -> int:
         # the day's build from the same state each time: on copies of the database, then on it
         copies = database_copies(settings, args.repeat - 1)
         try:
-            day_runs = [
-                dbt_build(
-                    settings,
-                    full_refresh=False,
-                    as_of=as_of + timedelta(days=1),
-                    project=args.dbt_project,
-                    label=f"incremental_{run}",
-                    dbname=dbname,
-                )
-                for run, dbname in enumerate([*copies, None], start=1)
-            ]
+            figures["incremental_build"] = timed(
+                "incremental", full_refresh=False, as_of=as_of + timedelta(days=1), databases=[*copies, None]
+            )
         finally:
             drop_databases(settings, copies)
-        figures["incremental_build"] = median_run(day_runs)
         print(f"incremental build: {figures['incremental_build']['runs_seconds']} s", flush=True)
         figures["speedup"] = round(figures["full_build"]["seconds"] / figures["incremental_build"]["seconds"], 1)
         figures["model_speedup"] = round(
@@ -611,17 +613,8 @@ def main() -> int:
         # The same build again with nothing new: what every run costs whatever the data (dbt's
         # start, each node's compile and round trips, each model finding nothing to do, each test's
         # pass). The day cannot be faster than this, so full / this bounds the speed-up.
-        figures["no_change_build"] = median_run(
-            [
-                dbt_build(
-                    settings,
-                    full_refresh=False,
-                    as_of=as_of + timedelta(days=1),
-                    project=args.dbt_project,
-                    label=f"no_change_{run}",
-                )
-                for run in range(1, args.repeat + 1)
-            ]
+        figures["no_change_build"] = timed(
+            "no_change", full_refresh=False, as_of=as_of + timedelta(days=1), databases=[None] * args.repeat
         )
         figures["speedup_ceiling"] = round(figures["full_build"]["seconds"] / figures["no_change_build"]["seconds"], 1)
         print(f"the same build with nothing new: {figures['no_change_build']['runs_seconds']} s", flush=True)
