@@ -317,9 +317,14 @@ def keep_copies(settings: Any, into: str, schemas: Sequence[str] = ("staging", "
             conn.execute(text(f'create table {into}."{schema}__{table}" as select * from {schema}."{table}"'))
 
 
-def database_copies(settings: Any, count: int) -> list[str]:
-    """``count`` copies of the warehouse database (``create database … template``), to time the
-    same build from the same state more than once; any earlier copies are dropped first."""
+def copy_names(count: int) -> list[str]:
+    return [f"bench_copy_{index}" for index in range(1, count + 1)]
+
+
+def make_database_copies(settings: Any, names: Sequence[str]) -> None:
+    """Copies of the warehouse database under ``names`` (``create database … template``), to time
+    the same build from the same state more than once; earlier copies of those names are dropped
+    first. A checkpoint after them, so that writing the copies out does not fall in a timed build."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
@@ -327,17 +332,16 @@ def database_copies(settings: Any, count: int) -> list[str]:
 
     url = database_url(settings)
     original = conninfo_to_dict(url)["dbname"]
-    names = [f"bench_copy_{index}" for index in range(1, count + 1)]
     with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
-        # a template must have no other session (pooled ones reconnect: pool_pre_ping)
-        conn.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
-            (original,),
-        )
         for name in names:
+            # a template must have no other session (pooled ones reconnect: pool_pre_ping)
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+                (original,),
+            )
             conn.execute(f'drop database if exists "{name}"')
             conn.execute(f'create database "{name}" template "{original}"')
-    return names
+        conn.execute("checkpoint")
 
 
 def drop_databases(settings: Any, names: Sequence[str]) -> None:
@@ -478,6 +482,8 @@ def main() -> int:
         "--verify", action="store_true", help="after the incremental build, rebuild in full and compare every table"
     )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     slugs = tenant_slugs(args.tenants)
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="pulse-scale-"))
@@ -598,8 +604,9 @@ def main() -> int:
         figures["day_copy"] = follow_templates(settings, slugs)
         figures["day_load_seconds"] = round(time.perf_counter() - started, 1)
         # the day's build from the same state each time: on copies of the database, then on it
-        copies = database_copies(settings, args.repeat - 1)
+        copies = copy_names(args.repeat - 1)
         try:
+            make_database_copies(settings, copies)
             figures["incremental_build"] = timed(
                 "incremental", full_refresh=False, as_of=as_of + timedelta(days=1), databases=[*copies, None]
             )

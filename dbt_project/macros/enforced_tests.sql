@@ -33,9 +33,14 @@
                 'not_null', 'accepted_values', 'unique_per_tenant', 'unique', 'unique_combination',
                 'values_between', 'holds_for_every_row')
             and (node.config.severity | lower) == 'error'
-            and node.config.warn_if == '!= 0' and node.config.error_if == '!= 0' -%}
+            and node.config.warn_if == '!= 0' and node.config.error_if == '!= 0'
+            and (node.config.get('fail_calc') or 'count(*)') == 'count(*)'
+            and ((node.config.get('where') or 'true') | trim | lower) == 'true' -%}
             {%- set kwargs = metadata.get('kwargs', {}) -%}
-            {%- if metadata.name != 'accepted_values' or kwargs.get('quote', true) -%}
+            {#- a constraint names plain (lower-case) columns; a test of an expression stays a test -#}
+            {%- set named = (kwargs.get('columns') or []) + ([kwargs.column_name] if kwargs.get('column_name') else []) -%}
+            {%- set plain = not named or modules.re.match('^([a-z_][a-z0-9_]*,)+$', (named | join(',')) ~ ',') -%}
+            {%- if plain and (metadata.name != 'accepted_values' or kwargs.get('quote', true)) -%}
             {%- do found.append({
                 'kind': metadata.name, 'column': kwargs.get('column_name'), 'values': kwargs.get('values'),
                 'columns': kwargs.get('columns'), 'min_value': kwargs.get('min_value'),
@@ -83,36 +88,48 @@
 {%- endmacro %}
 
 {% macro enforce_column_tests() -%}
-    {#- Post-hook of the table models: see above. -#}
+    {#- Post-hook of the table models: see above. A CHECK this hook added for a test that has
+        changed (new values, bounds or expression: a new name) or is gone is dropped. -#}
     {%- set materialized = config.get('materialized') -%}
-    {%- set tests = column_tests_of_model() if materialized in ('table', 'incremental') else [] -%}
-    {%- if tests -%}
+    {%- if materialized in ('table', 'incremental') -%}
+    {%- set checks = [] -%}
     do $enforce$
+    declare
+        stale record;
     begin
-    {%- for test in tests %}
+    {%- for test in column_tests_of_model() %}
         {%- set column = test.column %}
         {%- if test.kind == 'not_null' %}
         -- a no-op (no scan) when the column is NOT NULL already
         alter table {{ this }} alter column {{ adapter.quote(column) }} set not null;
         {%- elif test.kind == 'accepted_values' %}
-        {{ add_check(this, accepted_values_constraint(column, test['values']),
-            adapter.quote(column) ~ ' in (' ~ quoted_values(test['values']) ~ ')') }}
+        {%- do checks.append(accepted_values_constraint(column, test['values'])) %}
+        {{ add_check(this, checks[-1], adapter.quote(column) ~ ' in (' ~ quoted_values(test['values']) ~ ')') }}
         {%- elif test.kind == 'values_between' %}
-        {{ add_check(this, values_between_constraint(column, test.min_value, test.max_value),
-            values_between_check(adapter.quote(column), test.min_value, test.max_value)) }}
+        {%- do checks.append(values_between_constraint(column, test.min_value, test.max_value)) %}
+        {{ add_check(this, checks[-1], values_between_check(adapter.quote(column), test.min_value, test.max_value)) }}
         {%- elif test.kind == 'holds_for_every_row' %}
-        {{ add_check(this, holds_for_every_row_constraint(test.expression),
-            'coalesce((' ~ test.expression ~ '), false)') }}
+        {%- do checks.append(holds_for_every_row_constraint(test.expression)) %}
+        {{ add_check(this, checks[-1], 'coalesce((' ~ test.expression ~ '), false)') }}
         {%- else %}
         {%- set columns = test.columns if test.kind == 'unique_combination'
             else (['tenant_id', column] if test.kind == 'unique_per_tenant' else [column]) %}
         {%- set nulls_equal = test.kind == 'unique_combination' %}
         if not {{ has_unique_index(this, columns, nulls_equal) }} then
-            create unique index on {{ this }} ({{ columns | map('string') | join(', ') }})
-                {%- if nulls_equal %} nulls not distinct{% endif %};
+            create unique index on {{ this }} (
+                {%- for name in columns %}{{ adapter.quote(name) }}{% if not loop.last %}, {% endif %}{% endfor -%}
+            ){% if nulls_equal %} nulls not distinct{% endif %};
         end if;
         {%- endif %}
     {%- endfor %}
+        for stale in
+            select conname from pg_constraint
+            where conrelid = '{{ this }}'::regclass and contype = 'c'
+                and conname ~ '^(accepted|between|holds)__'
+                and conname <> all(array[{{ quoted_values(checks) }}]::text[])
+        loop
+            execute format('alter table %s drop constraint %I', '{{ this }}', stale.conname);
+        end loop;
     end
     $enforce$
     {%- else -%}
@@ -139,6 +156,7 @@
         from pg_index as index
         where index.indrelid = to_regclass('{{ relation }}')
             and index.indisunique
+            and index.indisvalid
             and index.indpred is null
             and index.indexprs is null
             and {{ sorted_index_columns('index') }} = array[{{ quoted_values(columns | sort(case_sensitive=true)) }}]::text[]

@@ -32,15 +32,29 @@ from tests.incremental_builds import index_definitions
 MODEL = "staging.stg_jira__work_items"
 MODEL_ID = "model.pulse.stg_jira__work_items"
 
+#: A row of fct_sprints that keeps both of its row rules and every bound.
+SPRINT = {
+    "tenant_id": "enforced", "sprint_uid": "jira:1", "say_do_ratio": 1, "share_reviewed": 50, "completed_stories": 1,
+    "completed_bugs": 0, "completed_tasks": 0, "throughput": 1, "committed_points_completed": 3,
+    "committed_points": 3, "dmt_compliant_items": 0, "dmt_assessed_items": 1,
+}  # fmt: skip
+
+
+def insert_sprint(conn: psycopg.Connection, **changes: object) -> None:
+    row = {**SPRINT, **changes}
+    conn.execute(
+        f"insert into marts.fct_sprints ({', '.join(row)}) values ({', '.join(['%s'] * len(row))})", list(row.values())
+    )
+
 
 def project_enforced_tests() -> list[EnforcedTest]:
     return enforced_tests(json.loads(manifest_path().read_text()))
 
 
-def dbt_test(selection: str) -> tuple[int, str]:
-    """`dbt test` of one model's data tests: (exit code, output)."""
+def dbt_test(*selection: str) -> tuple[int, str]:
+    """`dbt test` of these models' (or tests') data tests: (exit code, output)."""
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "test", "--select", selection, "--exclude", "test_type:unit",
+        [str(Path(sys.executable).with_name("dbt")), "test", "--select", *selection, "--exclude", "test_type:unit",
          "--indirect-selection", "cautious", "--project-dir", str(DBT_PROJECT_DIR)],
         env={**os.environ, **dbt_env()}, capture_output=True, text=True,
     )  # fmt: skip
@@ -228,19 +242,13 @@ def test_a_mart_s_row_rules_and_composite_keys_are_constraints(marts_built: None
             conn.execute(usage)
         conn.rollback()
         # a sprint whose figures keep both row rules, then one breaking a bound, then a rule
-        sprint = {
-            "tenant_id": "enforced", "sprint_uid": "jira:1", "say_do_ratio": 1, "completed_stories": 1,
-            "completed_bugs": 0, "completed_tasks": 0, "throughput": 1, "committed_points_completed": 3,
-            "committed_points": 3, "dmt_compliant_items": 0, "dmt_assessed_items": 1,
-        }  # fmt: skip
-        insert = f"insert into marts.fct_sprints ({', '.join(sprint)}) values ({', '.join(f'%({k})s' for k in sprint)})"
-        conn.execute(insert, sprint)
+        insert_sprint(conn)
         conn.rollback()
         with pytest.raises(psycopg.errors.CheckViolation, match="between__say_do_ratio"):
-            conn.execute(insert, {**sprint, "say_do_ratio": 1.5})
+            insert_sprint(conn, say_do_ratio=1.5)
         conn.rollback()
         with pytest.raises(psycopg.errors.CheckViolation, match="holds__completed_stories"):
-            conn.execute(insert, {**sprint, "throughput": 0})
+            insert_sprint(conn, throughput=0)
         conn.rollback()
 
 
@@ -308,3 +316,68 @@ def test_without_a_mart_s_constraints_the_catalog_fails_their_tests(marts_built:
         "CHECK between__say_do_ratio__ae31e892f5 on marts.fct_sprints.say_do_ratio (between 0 and 1)"
         in (messages["values_between"])
     )
+
+
+def test_without_its_constraint_a_mart_s_test_reads_the_rows_and_fails(marts_built: None, db_url: str) -> None:
+    """The dbt tests of the new kinds read no row while their constraint is there, and read the
+    rows, and fail, when it is gone; the next build restores the constraints and drops a CHECK
+    whose test is gone."""
+    tests = {
+        (test.table, test.kind, test.column): test
+        for test in project_enforced_tests()
+        if test.table in ("fct_sprints", "fct_agent_usage_daily")
+    }
+    say_do = tests[("fct_sprints", "values_between", "say_do_ratio")]
+    share_reviewed = tests[("fct_sprints", "values_between", "share_reviewed")]
+    usage_key = tests[("fct_agent_usage_daily", "unique_combination", "")]
+    with psycopg.connect(db_url) as conn:
+        [[usage_index]] = conn.execute(
+            "select indexrelid::regclass::text from pg_index "
+            "where indrelid = 'marts.fct_agent_usage_daily'::regclass and indisunique"
+        ).fetchall()
+    try:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("alter table marts.fct_sprints drop constraint between__say_do_ratio__ae31e892f5")
+            conn.execute(
+                "alter table marts.fct_sprints add constraint between__say_do_ratio__0000000000 "
+                "check (say_do_ratio >= 0)"
+            )
+            conn.execute(f"drop index {usage_index}")
+            insert_sprint(conn, say_do_ratio=1.5)  # one bound broken, the row rules kept
+            for _ in range(2):
+                conn.execute(
+                    "insert into marts.fct_agent_usage_daily (tenant_id, usage_date, team_name, user_email, "
+                    "agent_type, model_name, status) "
+                    "values ('enforced', '2026-01-01', null, null, 'claude-code', null, 'succeeded')"
+                )
+        code, output = dbt_test(say_do.selector, share_reviewed.selector, usage_key.selector)
+        assert code == 1, output
+        failed = [line for line in output.splitlines() if "FAIL 1" in line]
+        passed = [line for line in output.splitlines() if " PASS " in line]
+        assert len(failed) == 2, output
+        assert any(say_do.name in line for line in failed), output
+        assert any(usage_key.name in line for line in failed), output
+        # the bound whose CHECK is still there passes (the row keeps it: 50 %)
+        assert len(passed) == 1 and share_reviewed.name in passed[0], output
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("delete from marts.fct_sprints where tenant_id = 'enforced'")
+            conn.execute("delete from marts.fct_agent_usage_daily where tenant_id = 'enforced'")
+        run_dbt(["run", "--select", "fct_sprints", "fct_agent_usage_daily"])
+
+    with psycopg.connect(db_url) as conn:
+        checks = {
+            row[0]
+            for row in conn.execute(
+                "select conname from pg_constraint where conrelid = 'marts.fct_sprints'::regclass "
+                "and conname like 'between__say_do_ratio__%%'"
+            ).fetchall()
+        }
+        usage_indexes = conn.execute(
+            "select pg_get_indexdef(indexrelid) from pg_index "
+            "where indrelid = 'marts.fct_agent_usage_daily'::regclass and indisunique"
+        ).fetchall()
+    assert checks == {"between__say_do_ratio__ae31e892f5"}  # restored; the stale one dropped
+    assert [row[0].split(" USING btree ")[1] for row in usage_indexes] == [
+        "(tenant_id, usage_date, team_name, user_email, agent_type, model_name, status) NULLS NOT DISTINCT"
+    ]

@@ -91,6 +91,10 @@ NODES = [
     _test("not_null_fct_items_points", "fct_items", "not_null", column="points", error_if="> 10"),
     _test("accepted_values_fct_items_size", "fct_items", "accepted_values", column="size", quote=False),
     _test("relationships_fct_items_person", "fct_items", "relationships", column="person_id"),
+    # nor a test of some rows only, one counting failures its own way, or one of an expression
+    _test("not_null_fct_items_closed_at", "fct_items", "not_null", column="closed_at", where="status = 'done'"),
+    _test("not_null_fct_items_owner", "fct_items", "not_null", column="owner", fail_calc="sum(n)"),
+    _test("unique_dim_people_lower_email", "dim_people", "unique", column="lower(email)"),
 ]
 MANIFEST = {"nodes": {node["unique_id"]: node for node in NODES}}
 
