@@ -317,22 +317,24 @@ def keep_copies(settings: Any, into: str, schemas: Sequence[str] = ("staging", "
             conn.execute(text(f'create table {into}."{schema}__{table}" as select * from {schema}."{table}"'))
 
 
-def copy_names(count: int) -> list[str]:
-    return [f"bench_copy_{index}" for index in range(1, count + 1)]
-
-
-def make_database_copies(settings: Any, names: Sequence[str]) -> None:
-    """Copies of the warehouse database under ``names`` (``create database … template``), to time
-    the same build from the same state more than once; earlier copies of those names are dropped
-    first. A checkpoint after them, so that writing the copies out does not fall in a timed build."""
+def maintenance_connection(settings: Any) -> Any:
+    """An autocommit psycopg connection to the cluster's ``postgres`` database (to create and
+    drop databases), and the warehouse database's name."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     from pulse.db import database_url
 
     url = database_url(settings)
-    original = conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
+    return psycopg.connect(url, dbname="postgres", autocommit=True), conninfo_to_dict(url)["dbname"]
+
+
+def make_database_copies(settings: Any, names: Sequence[str]) -> None:
+    """Copies of the warehouse database under ``names`` (``create database … template``), to time
+    the same build from the same state more than once; earlier copies of those names are dropped
+    first. A checkpoint after them, so that writing the copies out does not fall in a timed build."""
+    connection, original = maintenance_connection(settings)
+    with connection as conn:
         for name in names:
             # a template must have no other session (pooled ones reconnect: pool_pre_ping)
             conn.execute(
@@ -345,11 +347,8 @@ def make_database_copies(settings: Any, names: Sequence[str]) -> None:
 
 
 def drop_databases(settings: Any, names: Sequence[str]) -> None:
-    import psycopg
-
-    from pulse.db import database_url
-
-    with psycopg.connect(database_url(settings), dbname="postgres", autocommit=True) as conn:
+    connection, _ = maintenance_connection(settings)
+    with connection as conn:
         for name in names:
             conn.execute(f'drop database if exists "{name}"')
 
@@ -604,7 +603,7 @@ def main() -> int:
         figures["day_copy"] = follow_templates(settings, slugs)
         figures["day_load_seconds"] = round(time.perf_counter() - started, 1)
         # the day's build from the same state each time: on copies of the database, then on it
-        copies = copy_names(args.repeat - 1)
+        copies = [f"bench_copy_{run}" for run in range(1, args.repeat)]
         try:
             make_database_copies(settings, copies)
             figures["incremental_build"] = timed(

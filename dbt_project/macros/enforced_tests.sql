@@ -137,10 +137,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro index_columns(index) -%}
-    {#- SQL: the names of the columns of the pg_index row `index`, in order (text[]). -#}
+{% macro index_columns(index, by_name=false) -%}
+    {#- SQL: the names of the columns of the pg_index row `index` (text[]), in the index's order,
+        or with by_name sorted by code point (to compare as a set). -#}
     (
-        select array_agg(attribute.attname::text order by key.position)
+        select array_agg(attribute.attname::text order by
+            {%- if by_name %} attribute.attname::text collate "C"{% else %} key.position{% endif %})
         from unnest({{ index }}.indkey::int2[]) with ordinality as key (attnum, position)
         inner join pg_attribute as attribute
             on attribute.attrelid = {{ index }}.indrelid and attribute.attnum = key.attnum
@@ -159,7 +161,7 @@
             and index.indisvalid
             and index.indpred is null
             and index.indexprs is null
-            and {{ sorted_index_columns('index') }} = array[{{ quoted_values(columns | sort(case_sensitive=true)) }}]::text[]
+            and {{ index_columns('index', by_name=true) }} = array[{{ quoted_values(columns | sort(case_sensitive=true)) }}]::text[]
             {%- if nulls_equal %}
             and (
                 index.indnullsnotdistinct
@@ -170,16 +172,6 @@
                 )
             )
             {%- endif %}
-    )
-{%- endmacro %}
-
-{% macro sorted_index_columns(index) -%}
-    {#- SQL: the names of the columns of the pg_index row `index`, sorted by code point (text[]). -#}
-    (
-        select array_agg(attribute.attname::text order by attribute.attname::text collate "C")
-        from unnest({{ index }}.indkey::int2[]) as key (attnum)
-        inner join pg_attribute as attribute
-            on attribute.attrelid = {{ index }}.indrelid and attribute.attnum = key.attnum
     )
 {%- endmacro %}
 
@@ -261,11 +253,7 @@ with all_values as (
     from {{ model }}
     {%- if is_relation(model) and quote %}
     -- a CHECK constraint holds the column to these values: no row to read
-    where not exists (
-        select from pg_constraint
-        where conrelid = to_regclass('{{ model }}') and conname = '{{ accepted_values_constraint(column_name, values) }}'
-            and convalidated
-    )
+    where not {{ has_check(model, accepted_values_constraint(column_name, values)) }}
     {%- endif %}
     group by {{ column_name }}
 )
