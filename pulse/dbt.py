@@ -11,6 +11,13 @@ from pulse.settings import PROJECT_ROOT, Settings, get_settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
+#: The level of dbt's file log (``logs/dbt.log``) unless DBT_LOG_LEVEL_FILE says otherwise: every
+#: node's start, end and result, warnings and errors. dbt's default, debug, also writes every
+#: statement it sends and each connection's comings and goings: 1.5-2 s of dbt's CPU in a build of
+#: the bench's 160 nodes, where dbt's own Python is what bounds a build (docs/scaling.md). The
+#: statements are in ``target/run/`` all the same; set DBT_LOG_LEVEL_FILE=debug to log them.
+DBT_LOG_LEVEL_FILE = "info"
+
 
 def dbt_env(
     settings: Settings | None = None, *, tenant_id: str | None = None, as_of: datetime | None = None
@@ -30,6 +37,7 @@ def dbt_env(
         "PULSE_DBT_AS_OF": as_of.isoformat() if as_of else "",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or DBT_LOG_LEVEL_FILE,
     }
 
 
