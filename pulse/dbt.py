@@ -11,11 +11,12 @@ from pulse.settings import PROJECT_ROOT, Settings, get_settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
-#: The level of dbt's file log (``logs/dbt.log``) unless DBT_LOG_LEVEL_FILE says otherwise: every
+#: The level of dbt's file log (``dbt.log``) unless DBT_LOG_LEVEL_FILE says otherwise: every
 #: node's start, end and result, warnings and errors. dbt's default, debug, also writes every
 #: statement it sends and each connection's comings and goings: 1.5-2 s of dbt's CPU in a build of
-#: the bench's 160 nodes, where dbt's own Python is what bounds a build (docs/scaling.md). The
-#: statements are in ``target/run/`` all the same; set DBT_LOG_LEVEL_FILE=debug to log them.
+#: the bench's 160 nodes, where dbt's own Python is what bounds a build (docs/scaling.md). Set
+#: DBT_LOG_LEVEL_FILE=debug to log them (DBT_DEBUG=true does too). Being set, it also keeps
+#: DBT_LOG_LEVEL from reaching the file log; a value dbt does not know fails every dbt command.
 DBT_LOG_LEVEL_FILE = "info"
 
 

@@ -24,8 +24,10 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dbt-target")  # shared: the second run parses partially
 
 
-def file_log(target: Path, logs: Path) -> str:
-    """Run a statement through `dbt show` and return what dbt wrote to its file log."""
+def file_log(target: Path, logs: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a statement through `dbt show` and return what dbt wrote to its file log (as text)."""
+    for other in ("DBT_DEBUG", "DBT_LOG_FORMAT", "DBT_LOG_FORMAT_FILE"):
+        monkeypatch.delenv(other, raising=False)
     done = subprocess.run(
         [str(Path(sys.executable).with_name("dbt")), "show", "--inline", STATEMENT,
          "--project-dir", str(DBT_PROJECT_DIR), "--target-path", str(target), "--log-path", str(logs)],
@@ -40,7 +42,7 @@ def test_the_file_log_keeps_results_not_statements(
     settings: object, target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
-    text = file_log(target, tmp_path)
+    text = file_log(target, tmp_path, monkeypatch)
     assert "[info ]" in text and "Running with dbt=" in text
     assert "[debug]" not in text
     assert STATEMENT not in text
@@ -50,6 +52,6 @@ def test_the_statements_are_logged_on_request(
     settings: object, target: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
-    text = file_log(target, tmp_path)
+    text = file_log(target, tmp_path, monkeypatch)
     assert "[debug]" in text
     assert STATEMENT in text
