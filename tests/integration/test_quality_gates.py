@@ -20,6 +20,8 @@ the marts built from it. That job has four dbt steps (orchestration/lib/dbt_step
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -164,11 +166,17 @@ def test_a_failed_error_check_stops_the_marts_built_from_its_mart_and_nothing_el
     # tenant partition reaches dbt in its environment, not as --vars (which would make every
     # tenant's every step parse the whole project again).
     run_dbt(["parse"])
+    # a step's target folder of a run eight days ago: the next step removes it (dbt_targets.py)
+    stale = DBT_PROJECT_DIR / "target" / "dbt_models-0000000-0000000"
+    stale.mkdir(exist_ok=True)
+    os.utime(stale, (time.time() - 8 * 86400,) * 2)
     defs = load_definitions()
     models = defs.resolve_job_def("agent_models").execute_in_process(
         partition_key=TENANT, instance=instance, raise_on_error=False
     )
     assert models.success, [event.message for event in models.all_events if event.is_failure]
+    assert not stale.exists()
+    assert list((DBT_PROJECT_DIR / "target").glob(f"dbt_models-{models.run_id[:7]}-*/run_results.json"))
     job = dg.define_asset_job(
         "quality_gates",
         selection=dg.AssetSelection.groups("marts_agents") | dg.AssetSelection.assets(COMPLIANCE).downstream(),

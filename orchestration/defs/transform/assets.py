@@ -24,6 +24,7 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from orchestration.defs.quality.factory import blocking_marts
 from orchestration.lib.dbt import dbt_project
 from orchestration.lib.dbt_steps import DbtStep, plan_dbt_steps
+from orchestration.lib.dbt_targets import keep_days_from_env, prune_step_targets, step_targets_dir
 from orchestration.lib.partitions import tenant_partitions
 from orchestration.lib.resources import PulseWarehouse
 from orchestration.lib.translators import PulseDbtTranslator
@@ -51,6 +52,10 @@ def dbt_step_assets(step: DbtStep) -> dg.AssetsDefinition:
     def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: PulseWarehouse) -> Iterator[Any]:
         """`dbt build` (models and their data tests, no unit tests) of one tenant's partition."""
         export_dbt_env(warehouse.settings(), tenant_id=context.partition_key)
+        keep_days = keep_days_from_env()
+        removed = prune_step_targets(step_targets_dir(), keep_days=keep_days)
+        if removed:
+            context.log.info(f"removed {len(removed)} dbt target folder(s) of steps more than {keep_days:g} days old")
         built: set[dg.AssetKey] = set()
         failure: DagsterDbtCliRuntimeError | None = None
         try:

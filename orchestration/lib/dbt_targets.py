@@ -1,0 +1,74 @@
+"""The target folders of the Dagster steps' dbt commands, and how long they are kept.
+
+dagster-dbt gives each dbt command of a step its own target folder, so that concurrent steps do
+not overwrite each other's artifacts, and never removes them. Each step removes the folders
+older than the days kept before it runs dbt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from pulse.dbt import DBT_PROJECT_DIR
+
+#: How long a Dagster step's dbt target folder is kept, in days, unless this variable says.
+KEEP_DAYS_ENV = "PULSE_DBT_TARGETS_KEEP_DAYS"
+DEFAULT_KEEP_DAYS = 7.0
+
+#: The folders dagster-dbt makes for each dbt command of a step: ``<op>-<run id[:7]>-<uuid[:7]>``
+#: under the project's target folder, each with its manifest, run results, compiled SQL and
+#: dbt.log (about 6 MB). Nothing removes them, so a daily run of 50 tenants' four dbt steps
+#: would add about 1.2 GB a day.
+STEP_TARGET = re.compile(r"[A-Za-z0-9_]+-[0-9a-f]{7}-[0-9a-f]{7}")
+
+
+class DbtTargetsConfigError(ValueError):
+    """PULSE_DBT_TARGETS_KEEP_DAYS is not a number of days."""
+
+
+def keep_days_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """``PULSE_DBT_TARGETS_KEEP_DAYS`` (a positive number of days), default 7."""
+    env = os.environ if environ is None else environ
+    raw = env.get(KEEP_DAYS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_KEEP_DAYS
+    try:
+        days = float(raw)
+    except ValueError:
+        days = float("nan")
+    if not days > 0:  # also refuses nan
+        raise DbtTargetsConfigError(
+            f"{KEEP_DAYS_ENV}={raw!r} is not a positive number of days; write e.g. 7 (the default) or 0.5."
+        )
+    return days
+
+
+def step_targets_dir() -> Path:
+    """Where dagster-dbt puts its step folders: ``DBT_TARGET_PATH`` (default ``target``), under
+    the project folder unless absolute."""
+    path = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    return path if path.is_absolute() else DBT_PROJECT_DIR / path
+
+
+def prune_step_targets(target_dir: Path, *, keep_days: float, now: float | None = None) -> list[Path]:
+    """Remove the step target folders under ``target_dir`` last written more than ``keep_days``
+    ago; return them. Anything else there (the project's own manifest, ``compiled/``, ``run/``)
+    is left alone, and so is a step folder in use: dbt writes to it as it runs."""
+    cutoff = (time.time() if now is None else now) - keep_days * 86400
+    removed = []
+    for path in sorted(target_dir.iterdir()) if target_dir.is_dir() else []:
+        if path.is_symlink() or not path.is_dir() or not STEP_TARGET.fullmatch(path.name):
+            continue
+        try:
+            written = path.stat().st_mtime
+        except FileNotFoundError:  # another step removed it just now
+            continue
+        if written < cutoff:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
