@@ -27,12 +27,20 @@ DEFAULT_KEEP_DAYS = 7.0
 STEP_TARGET = re.compile(r"[A-Za-z0-9_]+-[0-9a-f]{7}-[0-9a-f]{7}")
 
 
+#: What dbt writes into a step folder as it runs (dbt.log with every node's start and end): one of
+#: them must be there for a folder to count as a step's, and the newest of them dates it.
+DBT_FILES = ("dbt.log", "run_results.json", "manifest.json", "partial_parse.msgpack")
+
+#: The fewest days kept: a step running now must never lose its folder to another step.
+MIN_KEEP_DAYS = 1.0
+
+
 class DbtTargetsConfigError(ValueError):
-    """PULSE_DBT_TARGETS_KEEP_DAYS is not a number of days."""
+    """PULSE_DBT_TARGETS_KEEP_DAYS is not a number of days of at least MIN_KEEP_DAYS."""
 
 
 def keep_days_from_env(environ: Mapping[str, str] | None = None) -> float:
-    """``PULSE_DBT_TARGETS_KEEP_DAYS`` (a positive number of days), default 7."""
+    """``PULSE_DBT_TARGETS_KEEP_DAYS`` (days, at least 1), default 7."""
     env = os.environ if environ is None else environ
     raw = env.get(KEEP_DAYS_ENV, "").strip()
     if not raw:
@@ -41,9 +49,10 @@ def keep_days_from_env(environ: Mapping[str, str] | None = None) -> float:
         days = float(raw)
     except ValueError:
         days = float("nan")
-    if not days > 0:  # also refuses nan
+    if not days >= MIN_KEEP_DAYS:  # also refuses nan
         raise DbtTargetsConfigError(
-            f"{KEEP_DAYS_ENV}={raw!r} is not a positive number of days; write e.g. 7 (the default) or 0.5."
+            f"{KEEP_DAYS_ENV}={raw!r} is not a number of days of at least {MIN_KEEP_DAYS:g}; "
+            f"write e.g. {DEFAULT_KEEP_DAYS:g} (the default)."
         )
     return days
 
@@ -55,20 +64,36 @@ def step_targets_dir() -> Path:
     return path if path.is_absolute() else DBT_PROJECT_DIR / path
 
 
+def last_written(folder: Path) -> float | None:
+    """When dbt last wrote to a step folder: the newest of the folder and the files dbt keeps
+    writing at its top (dbt.log through the whole run; a folder's own time moves only when an
+    entry is added). None when it holds none of them: not a step folder."""
+    times = []
+    for name in DBT_FILES:
+        try:
+            times.append((folder / name).stat().st_mtime)
+        except FileNotFoundError:
+            continue
+    if not times:
+        return None
+    return max(folder.stat().st_mtime, *times)
+
+
 def prune_step_targets(target_dir: Path, *, keep_days: float, now: float | None = None) -> list[Path]:
-    """Remove the step target folders under ``target_dir`` last written more than ``keep_days``
-    ago; return them. Anything else there (the project's own manifest, ``compiled/``, ``run/``)
-    is left alone, and so is a step folder in use: dbt writes to it as it runs."""
+    """Remove the step folders under ``target_dir`` that dbt last wrote to more than
+    ``keep_days`` ago; return those removed. Anything else there (the project's own manifest,
+    ``compiled/``, ``run/``, a folder without dbt's files) is left alone."""
     cutoff = (time.time() if now is None else now) - keep_days * 86400
     removed = []
     for path in sorted(target_dir.iterdir()) if target_dir.is_dir() else []:
         if path.is_symlink() or not path.is_dir() or not STEP_TARGET.fullmatch(path.name):
             continue
         try:
-            written = path.stat().st_mtime
+            written = last_written(path)
         except FileNotFoundError:  # another step removed it just now
             continue
-        if written < cutoff:
+        if written is not None and written < cutoff:
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+            if not path.exists():
+                removed.append(path)
     return removed

@@ -33,6 +33,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestration.defs.transform.assets import MANIFEST, STEPS
+from orchestration.lib.dbt_targets import STEP_TARGET
 from orchestration.lib.partitions import tenant_partitions
 from orchestration.lib.run import load_definitions
 from pulse import control
@@ -169,14 +170,19 @@ def test_a_failed_error_check_stops_the_marts_built_from_its_mart_and_nothing_el
     # a step's target folder of a run eight days ago: the next step removes it (dbt_targets.py)
     stale = DBT_PROJECT_DIR / "target" / "dbt_models-0000000-0000000"
     stale.mkdir(exist_ok=True)
-    os.utime(stale, (time.time() - 8 * 86400,) * 2)
+    (stale / "dbt.log").write_text("{}\n")
+    for path in (stale / "dbt.log", stale):
+        os.utime(path, (time.time() - 8 * 86400,) * 2)
     defs = load_definitions()
     models = defs.resolve_job_def("agent_models").execute_in_process(
         partition_key=TENANT, instance=instance, raise_on_error=False
     )
     assert models.success, [event.message for event in models.all_events if event.is_failure]
     assert not stale.exists()
-    assert list((DBT_PROJECT_DIR / "target").glob(f"dbt_models-{models.run_id[:7]}-*/run_results.json"))
+    logged = [entry.user_message for entry in instance.all_logs(models.run_id)]
+    assert "removed 1 dbt target folder(s) of steps more than 7 days old" in logged
+    [made] = (DBT_PROJECT_DIR / "target").glob(f"dbt_models-{models.run_id[:7]}-*")
+    assert STEP_TARGET.fullmatch(made.name) and (made / "dbt.log").exists()  # what the next steps look for
     job = dg.define_asset_job(
         "quality_gates",
         selection=dg.AssetSelection.groups("marts_agents") | dg.AssetSelection.assets(COMPLIANCE).downstream(),
