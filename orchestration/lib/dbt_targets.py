@@ -97,3 +97,20 @@ def prune_step_targets(target_dir: Path, *, keep_days: float, now: float | None 
             if not path.exists():
                 removed.append(path)
     return removed
+
+
+def prune_before_step(
+    environ: Mapping[str, str] | None = None, *, target_dir: Path | None = None, now: float | None = None
+) -> tuple[str, str] | None:
+    """What a Dagster step does before it runs dbt: remove the step folders older than the days
+    kept (the environment's setting, under :func:`step_targets_dir`). Returns what to log, as
+    (level, message), or None when nothing was removed. A wrong setting or a folder that cannot
+    be read is a warning and removes nothing: housekeeping never stops a build."""
+    try:
+        keep_days = keep_days_from_env(environ)
+        removed = prune_step_targets(target_dir or step_targets_dir(), keep_days=keep_days, now=now)
+    except (DbtTargetsConfigError, OSError) as error:
+        return "warning", f"dbt target folders of earlier steps not removed: {error}"
+    if not removed:
+        return None
+    return "info", f"removed {len(removed)} dbt target folder(s) of steps more than {keep_days:g} days old"

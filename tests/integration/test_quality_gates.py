@@ -145,17 +145,22 @@ def _steps(result: dg.ExecuteInProcessResult, event_type: dg.DagsterEventType) -
     return {event.step_key for event in result.all_events if event.event_type == event_type and event.step_key}
 
 
+def _step_target(run_id: str, step: str) -> Path:
+    """The target folder dagster-dbt gave the step's ``dbt build`` in that run."""
+    [path] = (DBT_PROJECT_DIR / "target").glob(f"{step}-{run_id[:7]}-*")
+    return path
+
+
 def _dbt_log_events(run_id: str, step: str) -> list[dict[str, Any]]:
     """What the step's ``dbt build`` logged (dbt.log in its target folder; dagster-dbt has dbt log
     in JSON): each event's ``info`` (level, name, msg)."""
-    [path] = (DBT_PROJECT_DIR / "target").glob(f"{step}-{run_id[:7]}-*/dbt.log")
-    return [json.loads(line)["info"] for line in Path(path).read_text().splitlines() if line.strip()]
+    text = (_step_target(run_id, step) / "dbt.log").read_text()
+    return [json.loads(line)["info"] for line in text.splitlines() if line.strip()]
 
 
 def _dbt_results(run_id: str, step: str) -> tuple[dict[str, Any], set[str]]:
     """The args and the unique ids of what the step's ``dbt build`` ran (its run_results.json)."""
-    [path] = (DBT_PROJECT_DIR / "target").glob(f"{step}-{run_id[:7]}-*/run_results.json")
-    results = json.loads(Path(path).read_text())
+    results = json.loads((_step_target(run_id, step) / "run_results.json").read_text())
     return results["args"], {result["unique_id"] for result in results["results"]}
 
 
@@ -181,7 +186,7 @@ def test_a_failed_error_check_stops_the_marts_built_from_its_mart_and_nothing_el
     assert not stale.exists()
     logged = [entry.user_message for entry in instance.all_logs(models.run_id)]
     assert "removed 1 dbt target folder(s) of steps more than 7 days old" in logged
-    [made] = (DBT_PROJECT_DIR / "target").glob(f"dbt_models-{models.run_id[:7]}-*")
+    made = _step_target(models.run_id, "dbt_models")
     assert STEP_TARGET.fullmatch(made.name) and (made / "dbt.log").exists()  # what the next steps look for
     job = dg.define_asset_job(
         "quality_gates",

@@ -12,6 +12,7 @@ from orchestration.lib.dbt_targets import (
     STEP_TARGET,
     DbtTargetsConfigError,
     keep_days_from_env,
+    prune_before_step,
     prune_step_targets,
 )
 
@@ -93,3 +94,20 @@ def test_a_wrong_number_of_days_is_refused_with_what_to_write(value: str) -> Non
     assert str(refused.value) == (
         f"PULSE_DBT_TARGETS_KEEP_DAYS={value!r} is not a number of days of at least 1; write e.g. 7 (the default)."
     )
+
+
+def test_before_a_step_the_old_folders_go_and_a_wrong_setting_only_warns(tmp_path: Path) -> None:
+    old_step = folder(tmp_path, "dbt_models-21788f8-42f69d3", days_old=8)
+    keep = {"PULSE_DBT_TARGETS_KEEP_DAYS": "a week"}
+    assert prune_before_step(keep, target_dir=tmp_path, now=NOW) == (
+        "warning",
+        "dbt target folders of earlier steps not removed: PULSE_DBT_TARGETS_KEEP_DAYS='a week' is not a number of "
+        "days of at least 1; write e.g. 7 (the default).",
+    )
+    assert old_step.exists()
+    assert prune_before_step({}, target_dir=tmp_path, now=NOW) == (
+        "info",
+        "removed 1 dbt target folder(s) of steps more than 7 days old",
+    )
+    assert not old_step.exists()
+    assert prune_before_step({}, target_dir=tmp_path, now=NOW) is None

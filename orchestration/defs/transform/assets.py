@@ -24,12 +24,7 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from orchestration.defs.quality.factory import blocking_marts
 from orchestration.lib.dbt import dbt_project
 from orchestration.lib.dbt_steps import DbtStep, plan_dbt_steps
-from orchestration.lib.dbt_targets import (
-    DbtTargetsConfigError,
-    keep_days_from_env,
-    prune_step_targets,
-    step_targets_dir,
-)
+from orchestration.lib.dbt_targets import prune_before_step
 from orchestration.lib.partitions import tenant_partitions
 from orchestration.lib.resources import PulseWarehouse
 from orchestration.lib.translators import PulseDbtTranslator
@@ -57,7 +52,9 @@ def dbt_step_assets(step: DbtStep) -> dg.AssetsDefinition:
     def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: PulseWarehouse) -> Iterator[Any]:
         """`dbt build` (models and their data tests, no unit tests) of one tenant's partition."""
         export_dbt_env(warehouse.settings(), tenant_id=context.partition_key)
-        prune_earlier_step_targets(context)
+        if (note := prune_before_step()) is not None:
+            level, message = note
+            (context.log.warning if level == "warning" else context.log.info)(message)
         built: set[dg.AssetKey] = set()
         failure: DagsterDbtCliRuntimeError | None = None
         try:
@@ -77,19 +74,6 @@ def dbt_step_assets(step: DbtStep) -> dg.AssetsDefinition:
         raise_on_failed_checks(results)
 
     return _models
-
-
-def prune_earlier_step_targets(context: dg.AssetExecutionContext) -> None:
-    """Remove the dbt target folders of steps more than the days kept old (dbt_targets.py). A
-    setting or a folder it cannot read is a warning: housekeeping never stops a build."""
-    try:
-        keep_days = keep_days_from_env()
-        removed = prune_step_targets(step_targets_dir(), keep_days=keep_days)
-    except (DbtTargetsConfigError, OSError) as error:
-        context.log.warning(f"dbt target folders of earlier steps not removed: {error}")
-        return
-    if removed:
-        context.log.info(f"removed {len(removed)} dbt target folder(s) of steps more than {keep_days:g} days old")
 
 
 def enforced_check_results(
