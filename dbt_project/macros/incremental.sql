@@ -20,21 +20,28 @@
     a model's logic, rebuild it for every tenant with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
 
-{% macro per_work_item_table(also=none, key=none, indexes=[], primary_key=false) -%}
+{% macro per_work_item_table(also=none, key=none, indexes=[], primary_key=false, joins_as_written=false) -%}
     {#- Config of a per-item model (see above). `also`: the name of a macro of statements that
         add items to rebuild besides the loaded ones to {{ changed_items_relation() }}; `key`:
         the columns that, after the item, make a row unique: the item index is then a unique
         index, so the database refuses a duplicate row (which a test would have to find by
         reading the whole table after every run); `primary_key`: the model's contract declares
         the primary key (tenant_id, work_item_uid), whose index is then the item index (a second
-        one would only cost every write); `indexes`: the model's other indexes. -#}
+        one would only cost every write); `indexes`: the model's other indexes;
+        `joins_as_written`: the planner joins the model's relations in the order its SQL writes
+        them (join_collapse_limit = 1, for the model's statements only: the hook's come first),
+        for a model whose row estimates of its CTEs are too far off to choose an order. -#}
     {%- set item_index = [] if primary_key else [
         {'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none}
     ] -%}
+    {%- set hooks = ["{{ replace_changed_work_items() }}"] -%}
+    {%- if joins_as_written -%}
+        {%- do hooks.append("set local join_collapse_limit = 1") -%}
+    {%- endif -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook="{{ replace_changed_work_items() }}",
+        pre_hook=hooks,
         rebuild_also=also,
         indexes=item_index + [{'columns': ['tenant_id', 'source_loaded_at']}] + indexes
     ) }}

@@ -220,6 +220,11 @@ days as (
 ),
 
 -- This period: (score_date - period, score_date]; the previous one: the period before it.
+-- activity, spend and compliance join each day to the days of its window one by one (back:
+-- 0 = the day itself, 1 = the day before, …), equal dates, rather than to a range of dates: a
+-- range join compared every day of a tenant with every day of its data, a cost that grew with
+-- the square of its history (50 tenants × 4 years: this model took 95 s of the full build
+-- against 28 s at 2 years; docs/scaling.md).
 activity as (
     select
         days.tenant_id,
@@ -239,10 +244,10 @@ activity as (
             sum(person_days.succeeded_runs) filter (where person_days.usage_date > days.score_date - {{ period }}), 0
         ) as succeeded_runs_current
     from days
+    cross join generate_series(0, {{ 2 * period - 1 }}) as back (days_back)
     left join person_days
         on days.tenant_id = person_days.tenant_id
-        and person_days.usage_date > days.score_date - {{ 2 * period }}
-        and person_days.usage_date <= days.score_date
+        and person_days.usage_date = days.score_date - back.days_back
     group by days.tenant_id, days.score_date
 ),
 
@@ -260,10 +265,12 @@ spend as (
             as trailing_7d,
         (date_trunc('month', days.score_date) + interval '1 month')::date - 1 - days.score_date as days_left
     from days
+    cross join lateral generate_series(
+        0, days.score_date - least(date_trunc('month', days.score_date)::date, days.score_date - 6)
+    ) as back (days_back)
     left join daily_spend
         on days.tenant_id = daily_spend.tenant_id
-        and daily_spend.usage_date <= days.score_date
-        and daily_spend.usage_date >= least(date_trunc('month', days.score_date)::date, days.score_date - 6)
+        and daily_spend.usage_date = days.score_date - back.days_back
     group by days.tenant_id, days.score_date
 ),
 
@@ -282,10 +289,10 @@ compliance as (
             sum(daily_items.compliant_items) filter (where daily_items.done_date <= days.score_date - {{ period }}), 0
         ) as compliant_items_previous
     from days
+    cross join generate_series(0, {{ 2 * period - 1 }}) as back (days_back)
     left join daily_items
         on days.tenant_id = daily_items.tenant_id
-        and daily_items.done_date > days.score_date - {{ 2 * period }}
-        and daily_items.done_date <= days.score_date
+        and daily_items.done_date = days.score_date - back.days_back
     group by days.tenant_id, days.score_date
 ),
 
