@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 dbt-parse: setup
-	$(BIN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
+	DBT_LOG_LEVEL_FILE=$${DBT_LOG_LEVEL_FILE:-info} $(BIN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
 
 # Debian's chromium for the browser tests; installed only where we may (root with apt-get).
 browser:
@@ -46,6 +46,7 @@ lint: setup
 # The Streamlit app imports its modules script-style (import data), so it is checked from its folder.
 typecheck: setup
 	$(BIN)/mypy
+	$(BIN)/mypy bench/*.py
 	cd apps/streamlit && ../../$(BIN)/mypy --config-file ../../pyproject.toml *.py app_pages/*.py
 
 test: setup dbt-parse browser lint typecheck

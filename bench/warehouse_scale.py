@@ -26,10 +26,11 @@ times (on two copies of the database made with ``create database … template``,
 database itself); the build with nothing new three times. ``speedup`` is the median full build
 over the median day.
 
-Figures (with the slowest models of each build) go to bench/results/warehouse_scale.json.
+Figures (with the slowest models of each build) go to bench/results/warehouse_scale.json, or to
+the file ``--results`` names (another world's figures, so they do not replace the issue's).
 
     .venv/bin/python bench/warehouse_scale.py [--tenants 50] [--history-days 730]
-        [--work-scale 4] [--activity-scale 2] [--repeat 3] [--home DIR [--reuse]]
+        [--work-scale 4] [--activity-scale 2] [--repeat 3] [--home DIR [--reuse]] [--results NAME]
 
 ``--home`` keeps the database in DIR; ``--reuse`` skips the loading and copying when DIR already
 holds them (to re-time the builds after changing a model).
@@ -256,7 +257,7 @@ def raw_counts(settings: Any, slugs: Sequence[str]) -> dict[str, int]:
         for slug in slugs:
             for schema, _ in raw_schemas(conn, slug):
                 for table in tables_of(conn, schema):
-                    count = conn.execute(text(f'select count(*) from "{schema}"."{table}"')).scalar_one()
+                    count: int = conn.execute(text(f'select count(*) from "{schema}"."{table}"')).scalar_one()
                     totals[table] = totals.get(table, 0) + int(count)
     return dict(sorted(totals.items()))
 
@@ -267,11 +268,13 @@ def mart_counts(settings: Any) -> dict[str, int]:
     from pulse.db import admin_engine
 
     with admin_engine(settings).connect() as conn:
-        tables = conn.execute(
-            text("select tablename from pg_tables where schemaname in ('marts') order by tablename")
-        ).scalars()
+        tables: list[str] = list(
+            conn.execute(
+                text("select tablename from pg_tables where schemaname in ('marts') order by tablename")
+            ).scalars()
+        )
         counts = {}
-        for table in list(tables):
+        for table in tables:
             counts[table] = int(conn.execute(text(f'select count(*) from marts."{table}"')).scalar_one())
         return counts
 
@@ -283,10 +286,14 @@ def table_checksums(settings: Any, schemas: Sequence[str] = ("staging", "interme
     from pulse.db import admin_engine
 
     with admin_engine(settings).connect() as conn:
-        tables = conn.execute(
-            text("select schemaname || '.' || tablename from pg_tables where schemaname = any(:schemas) order by 1"),
-            {"schemas": list(schemas)},
-        ).scalars()
+        tables: list[str] = list(
+            conn.execute(
+                text(
+                    "select schemaname || '.' || tablename from pg_tables where schemaname = any(:schemas) order by 1"
+                ),
+                {"schemas": list(schemas)},
+            ).scalars()
+        )
         return {
             table: str(
                 conn.execute(
@@ -296,7 +303,7 @@ def table_checksums(settings: Any, schemas: Sequence[str] = ("staging", "interme
                     )
                 ).scalar_one()
             )
-            for table in list(tables)
+            for table in tables
         }
 
 
@@ -472,6 +479,12 @@ def main() -> int:
     )
     parser.add_argument("--dbt-project", type=Path, help="time this dbt project (default: the checkout's)")
     parser.add_argument(
+        "--results",
+        default="warehouse_scale.json",
+        help="file name under bench/results for the figures (default warehouse_scale.json: the issue's world; "
+        "name another world's, such as --history-days 1460, apart)",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=3,
@@ -579,7 +592,7 @@ def main() -> int:
         as_of = max(world_day + timedelta(days=days, hours=6), datetime.now(UTC).replace(microsecond=0))
         figures["world_day"] = world_day.date().isoformat()
         if args.skip_full:
-            recorded = json.loads((RESULTS / "warehouse_scale.json").read_text())
+            recorded = json.loads((RESULTS / args.results).read_text())
             if recorded.get("world_day") != figures["world_day"]:
                 raise SystemExit(
                     f"--skip-full: the recorded full build is of the world of "
@@ -593,7 +606,7 @@ def main() -> int:
             figures["full_build"] = timed("full", full_refresh=True, as_of=as_of, databases=[None] * args.repeat)
             print(f"full build: {figures['full_build']['runs_seconds']} s", flush=True)
             figures["mart_rows"] = mart_counts(settings)
-            record(figures)
+            record(figures, args.results)
 
         print("one more day ...", flush=True)
         sandbox.advance(days=1, touches_per_tenant=TOUCHES)
@@ -624,7 +637,7 @@ def main() -> int:
         )
         figures["speedup_ceiling"] = round(figures["full_build"]["seconds"] / figures["no_change_build"]["seconds"], 1)
         print(f"the same build with nothing new: {figures['no_change_build']['runs_seconds']} s", flush=True)
-        record(figures)
+        record(figures, args.results)
         if args.verify:
             incremental = table_checksums(settings)
             keep_copies(settings, "bench_incremental")
@@ -635,16 +648,16 @@ def main() -> int:
                 "differ": sorted(table for table in full if incremental.get(table) != full[table]),
             }
             print("incremental vs full rebuild, tables that differ:", figures["verify"]["differ"], flush=True)
-            record(figures)
+            record(figures, args.results)
 
         if not args.skip_dashboard:
             sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from dashboard_queries import measure  # type: ignore[import-not-found]
+            from dashboard_queries import measure
 
             from pulse.db import reader_url
 
             figures["dashboard"] = measure(database_url(settings), reader_url(settings), slugs, readers=args.readers)
-            record(figures)
+            record(figures, args.results)
     finally:
         sandbox.stop()
         cluster.stop()
@@ -652,9 +665,9 @@ def main() -> int:
     return 0
 
 
-def record(figures: dict[str, Any]) -> None:
+def record(figures: dict[str, Any], name: str) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "warehouse_scale.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

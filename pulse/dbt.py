@@ -74,6 +74,10 @@ def ensure_manifest() -> Path:
                 "--quiet",
             ],
             check=True,
-            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            env={
+                **os.environ,
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or DBT_LOG_LEVEL_FILE,
+            },
         )
     return path
