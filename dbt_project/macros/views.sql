@@ -6,39 +6,43 @@
     views built on it are dropped with the old one, so building one view alone (one asset in
     Dagster) drops the views built on it until they are built again.
 
-    This one compares the view's SQL with the SQL that built it. The fingerprint of that SQL is the
-    view's comment (view_fingerprint() below), written with the view, and one catalog read
-    compares them:
+    This one compares the view with what built it. The fingerprint of its SQL, sql_header, grants
+    and contract (view_fingerprint() below) is the view's comment, written with the view, and
+    one catalog read compares them:
 
-    * same SQL: nothing is written, and no view built on it is touched;
-    * changed SQL whose columns keep their names, types and order (new columns may come last):
-      `create or replace view` replaces it in place, and the views built on it and its grants
-      stay;
-    * other changed SQL (a column renamed, removed, moved or of another type): PostgreSQL cannot
-      change those in place (SQLSTATE 42P16). The view is dropped with CASCADE and created
-      again. The views built on it go with it and come back when their own models build;
+    * same fingerprint: nothing is written, and no view built on it is touched;
+    * changed, and the view's columns keep their names, types and order (new columns may come
+      last): `create or replace view` replaces it in place, and the views built on it and its
+      grants stay. A temporary view of the new SQL tells its columns first;
+    * changed otherwise (a column renamed, removed, moved or of another type): PostgreSQL cannot
+      change those in place. The view is dropped with CASCADE (through the adapter, so dbt's
+      relation cache forgets the views dropped with it) and created again. The views built on
+      it come back when their own models build;
     * a table or materialized view of the same name (a model that was one) is dropped and
       replaced by the view.
 
     --full-refresh replaces every view it builds. The hooks run in every case, as in dbt's.
-    The comment is the fingerprint, so the documentation cannot be persisted to a view's comment
-    (persist_docs: relation); that is refused with a clear error. -#}
+    A view reading `*` of another relation keeps the columns it had when it was written (as any
+    PostgreSQL view does) until its own SQL changes; Pulse's views name their columns. The
+    comment is the fingerprint, so documentation cannot be persisted to a view (persist_docs):
+    that is refused with a clear error. -#}
 {%- materialization view, adapter='postgres' -%}
     {%- set target_relation = this.incorporate(type='view') -%}
-    {%- if config.persist_relation_docs() -%}
+    {%- if config.persist_relation_docs() or config.persist_column_docs() -%}
         {%- do exceptions.raise_compiler_error(
-            "persist_docs.relation is not supported on the view " ~ target_relation ~ ": its comment "
-            ~ "holds the fingerprint of the SQL it was built from (dbt_project/macros/views.sql). "
-            ~ "Set persist_docs: {relation: false} for views.") -%}
+            "persist_docs is not supported on the view " ~ target_relation ~ ": its comment holds "
+            ~ "the fingerprint of what built it (dbt_project/macros/views.sql). "
+            ~ "Set persist_docs: {relation: false, columns: false} for views.") -%}
     {%- endif -%}
-    {%- set fingerprint = view_fingerprint(sql) -%}
+    {%- set sql_header = config.get('sql_header') -%}
+    {%- set grant_config = config.get('grants') -%}
+    {%- set fingerprint = view_fingerprint(sql, sql_header, grant_config) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {#- What stands under the view's name now: its kind and comment (no row: nothing). Read from
-        the catalog, not dbt's relation cache: a view dropped with CASCADE earlier in this run
-        (see above) is still in the cache. -#}
+        the catalog rather than dbt's relation cache. -#}
     {%- call statement('main', fetch_result=True) -%}
         select relkind::text, obj_description(oid, 'pg_class')
         from pg_class
@@ -52,13 +56,24 @@
         {%- if config.get('contract').enforced -%}
             {{ get_assert_columns_equivalent(sql) }}
         {%- endif -%}
+        {%- if kind in ('r', 'p', 'm') -%}
+            {%- do adapter.drop_relation(target_relation.incorporate(
+                type=('materialized_view' if kind == 'm' else 'table'))) -%}
+            {%- set kind = none -%}
+        {%- elif kind == 'v' and not view_columns_kept(target_relation, sql, sql_header) -%}
+            {%- do adapter.drop_relation(target_relation) -%}
+            {%- set kind = none -%}
+        {%- endif -%}
         {%- call statement('main') -%}
-            {{ replace_view_sql(target_relation, sql, kind) }}
+            {{ sql_header if sql_header is not none }}
+            create {{ 'or replace ' if kind == 'v' }}view {{ target_relation }} as (
+{{ sql }}
+            );
         {%- endcall -%}
         {%- call statement('view_fingerprint') -%}
             comment on view {{ target_relation }} is {{ dbt.string_literal(fingerprint) }}
         {%- endcall -%}
-        {%- do apply_grants(target_relation, config.get('grants'), should_revoke=(kind == 'v')) -%}
+        {%- do apply_grants(target_relation, grant_config, should_revoke=(kind == 'v')) -%}
     {%- endif -%}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
@@ -69,36 +84,49 @@
 {%- endmaterialization -%}
 
 
-{% macro view_fingerprint(sql) -%}
-    {#- The comment a view built from `sql` carries: an md5 of the SQL, with this
+{% macro view_fingerprint(sql, sql_header=none, grants=none) -%}
+    {#- The comment of a view built from `sql` (with `sql_header` and `grants`; a view model has no
+        contract of its own to check but the SQL's columns): an md5 of them, with this
         materialization's version (a change of how views are built rebuilds them all). -#}
-    {{- 'pulse view v1, sql md5 ' ~ local_md5(sql) -}}
+    {{- 'pulse view v1, sql md5 ' ~ local_md5(sql ~ '\n-- sql_header: ' ~ (sql_header or '')
+        ~ '\n-- grants: ' ~ tojson(grants or {}, sort_keys=true)) -}}
 {%- endmacro %}
 
 
-{% macro replace_view_sql(relation, sql, kind) -%}
-    {#- Statements that make `relation` the view of `sql`, whatever stands under its name (`kind`:
-        pg_class.relkind, none for nothing). -#}
-    {%- if kind in ('r', 'p', 'm') %}
-    drop {{ 'materialized view' if kind == 'm' else 'table' }} {{ relation }} cascade;
-    {%- endif %}
-    {%- if kind == 'v' %}
-    do $pulse_view$
-    begin
-        execute $pulse_sql$ create or replace view {{ relation }} as (
+{% macro view_columns_kept(relation, sql, sql_header) -%}
+    {#- Whether `create or replace view` can turn the view `relation` into the view of `sql`: its
+        columns are the first ones of `sql`'s, with the same names and types, in the same order.
+        `sql`'s columns are read from a temporary view of it, dropped after. -#}
+    {%- set probe = 'pulse_probe__' ~ relation.identifier -%}
+    {%- call statement('view_columns_probe') -%}
+        {{ sql_header if sql_header is not none }}
+        create temporary view {{ adapter.quote(probe) }} as (
 {{ sql }}
-        ) $pulse_sql$;
-    exception when invalid_table_definition then
-        -- its columns changed otherwise than by new ones at the end
-        execute $pulse_sql$ drop view {{ relation }} cascade $pulse_sql$;
-        execute $pulse_sql$ create view {{ relation }} as (
-{{ sql }}
-        ) $pulse_sql$;
-    end
-    $pulse_view$;
-    {%- else %}
-    create view {{ relation }} as (
-{{ sql }}
-    );
-    {%- endif %}
+        )
+    {%- endcall -%}
+    {%- call statement('view_columns', fetch_result=True) -%}
+        with
+        columns_of as (
+            select attrelid, attnum, attname, format_type(atttypid, atttypmod) as data_type, attcollation
+            from pg_attribute
+            where attnum > 0 and not attisdropped
+        ),
+        old as (
+            select * from columns_of where attrelid = to_regclass({{ dbt.string_literal(relation.include(database=False)) }})
+        ),
+        new as (
+            select * from columns_of where attrelid = to_regclass({{ dbt.string_literal('pg_temp.' ~ adapter.quote(probe)) }})
+        )
+        select not exists (
+            select from old
+            left join new on new.attnum = old.attnum
+            where new.attname is distinct from old.attname
+               or new.data_type is distinct from old.data_type
+               or new.attcollation is distinct from old.attcollation
+        )
+    {%- endcall -%}
+    {%- call statement('view_columns_probe_dropped') -%}
+        drop view pg_temp.{{ adapter.quote(probe) }}
+    {%- endcall -%}
+    {{- return(load_result('view_columns')['data'][0][0]) -}}
 {%- endmacro %}

@@ -63,6 +63,13 @@ def columns(name: str) -> list[str]:
         )
 
 
+def definition(name: str) -> str:
+    """The query of the view ``name`` as PostgreSQL stores it."""
+    with admin_engine().connect() as conn:
+        query = conn.execute(sa.text("select pg_get_viewdef(to_regclass(:name))"), {"name": name}).scalar_one()
+    return str(query).rstrip(";")
+
+
 def execute(statement: str) -> None:
     with admin_engine().begin() as conn:
         conn.execute(sa.text(statement))
@@ -81,9 +88,10 @@ def views(marts_built: None) -> Iterator[dict[str, tuple[int, str, str | None, s
 
 
 def test_a_view_built_again_from_the_same_sql_is_not_written(views: dict) -> None:
-    # The comment is the md5 of the SQL the view was compiled from.
+    # The comment is the md5 of the SQL the view was compiled from, its sql_header and grants (none).
     compiled = next((DBT_PROJECT_DIR / "target" / "compiled").rglob("stg_claude_code__events.sql")).read_text()
-    assert views[VIEW][2] == f"pulse view v1, sql md5 {hashlib.md5(compiled.encode()).hexdigest()}"
+    built_from = f"{compiled}\n-- sql_header: \n-- grants: {{}}"
+    assert views[VIEW][2] == f"pulse view v1, sql md5 {hashlib.md5(built_from.encode()).hexdigest()}"
 
     output = run_dbt(["run", "--select", "stg_claude_code__events"])
 
@@ -104,6 +112,24 @@ def test_a_changed_view_is_replaced_in_place_and_the_views_built_on_it_stay(view
     assert {name: catalog(name) for name in BUILT_ON_IT} == {name: views[name] for name in BUILT_ON_IT}
 
 
+def test_a_view_gaining_columns_at_the_end_is_replaced_in_place(views: dict) -> None:
+    # An older version without the model's last column, with a view of someone else's built on it.
+    wanted, query = columns(VIEW), definition(VIEW)
+    execute(f"drop view {VIEW} cascade")
+    execute(f"create view {VIEW} as select {', '.join(wanted[:-1])} from ({query}) as model")
+    execute(f"comment on view {VIEW} is 'pulse view v1, sql md5 of an older version'")
+    execute(f"create view staging.test_views_dependent as select {wanted[0]} from {VIEW}")
+    oid = catalog(VIEW)[0]  # type: ignore[index]
+
+    run_dbt(["run", "--select", "stg_claude_code__events"])
+
+    assert columns(VIEW) == wanted
+    oid_after, _, comment, _ = catalog(VIEW)  # type: ignore[misc]
+    assert (oid_after, comment) == (oid, views[VIEW][2])  # the same view, marked as the model's
+    assert catalog("staging.test_views_dependent") is not None  # still there
+    execute("drop view staging.test_views_dependent")
+
+
 def test_a_view_whose_columns_changed_is_created_again(views: dict) -> None:
     # A version with other columns (PostgreSQL cannot turn it into the model's in place), with a
     # view of someone else's built on it.
@@ -113,10 +139,13 @@ def test_a_view_whose_columns_changed_is_created_again(views: dict) -> None:
     execute(f"comment on view {VIEW} is 'pulse view v1, sql md5 of an older version'")
     execute(f"create view staging.test_views_dependent as select something_else from {VIEW}")
 
+    oid = catalog(VIEW)[0]  # type: ignore[index]
+
     run_dbt(["run", "--select", "stg_claude_code__events"])
 
     assert columns(VIEW) == wanted
     assert catalog(VIEW)[2] == views[VIEW][2]  # type: ignore[index]
+    assert catalog(VIEW)[0] != oid  # type: ignore[index]  # a new view
     # dropped with the old version (CASCADE), as the docs of views.sql say
     assert catalog("staging.test_views_dependent") is None
     # the family's own views come back when their models build
@@ -124,10 +153,11 @@ def test_a_view_whose_columns_changed_is_created_again(views: dict) -> None:
     assert all(catalog(name) is not None for name in BUILT_ON_IT)
 
 
-def test_a_table_of_the_name_is_replaced_by_the_view(views: dict) -> None:
+@pytest.mark.parametrize("kind", ["table", "materialized view"])
+def test_a_table_of_the_name_is_replaced_by_the_view(views: dict, kind: str) -> None:
     wanted = columns(VIEW)
     execute(f"drop view {VIEW} cascade")
-    execute(f"create table {VIEW} (event_id text)")
+    execute(f"create {kind} {VIEW} as select 'x'::text as event_id")
 
     run_dbt(["run", "--select", "stg_claude_code__events"])
 
@@ -163,6 +193,6 @@ def test_persisting_docs_to_a_view_is_refused_with_what_to_do(views: dict, tmp_p
     )  # fmt: skip
 
     assert done.returncode == 1
-    assert "persist_docs.relation is not supported on the view" in done.stdout
-    assert "Set persist_docs: {relation: false} for views." in done.stdout
+    assert "persist_docs is not supported on the view" in done.stdout
+    assert "Set persist_docs: {relation: false, columns: false} for views." in done.stdout
     assert catalog(VIEW) == views[VIEW]  # nothing written
