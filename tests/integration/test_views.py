@@ -75,6 +75,16 @@ def execute(statement: str) -> None:
         conn.execute(sa.text(statement))
 
 
+def older_version(query: str, built_on: str) -> int:
+    """Put an older version of the view in its place (``query``, marked as built from other SQL),
+    with a view of someone else's built on it that reads its column ``built_on``; its oid."""
+    execute(f"drop view {VIEW} cascade")
+    execute(f"create view {VIEW} as {query}")
+    execute(f"comment on view {VIEW} is 'pulse view v1, sql md5 of an older version'")
+    execute(f"create view staging.test_views_dependent as select {built_on} from {VIEW}")
+    return catalog(VIEW)[0]  # type: ignore[index]
+
+
 @pytest.fixture
 def views(marts_built: None) -> Iterator[dict[str, tuple[int, str, str | None, str]]]:
     """The family built and settled (each view carries its fingerprint); their catalog rows.
@@ -117,11 +127,7 @@ def test_a_changed_view_is_replaced_in_place_and_the_views_built_on_it_stay(view
 def test_a_view_gaining_columns_at_the_end_is_replaced_in_place(views: dict) -> None:
     # An older version without the model's last column, with a view of someone else's built on it.
     wanted, query = columns(VIEW), definition(VIEW)
-    execute(f"drop view {VIEW} cascade")
-    execute(f"create view {VIEW} as select {', '.join(wanted[:-1])} from ({query}) as model")
-    execute(f"comment on view {VIEW} is 'pulse view v1, sql md5 of an older version'")
-    execute(f"create view staging.test_views_dependent as select {wanted[0]} from {VIEW}")
-    oid = catalog(VIEW)[0]  # type: ignore[index]
+    oid = older_version(f"select {', '.join(wanted[:-1])} from ({query}) as model", built_on=wanted[0])
 
     run_dbt(["run", "--select", "stg_claude_code__events"])
 
@@ -136,12 +142,7 @@ def test_a_view_whose_columns_changed_is_created_again(views: dict) -> None:
     # A version with other columns (PostgreSQL cannot turn it into the model's in place), with a
     # view of someone else's built on it.
     wanted = columns(VIEW)
-    execute(f"drop view {VIEW} cascade")
-    execute(f"create view {VIEW} as select 1 as event_id, 'x'::text as something_else")
-    execute(f"comment on view {VIEW} is 'pulse view v1, sql md5 of an older version'")
-    execute(f"create view staging.test_views_dependent as select something_else from {VIEW}")
-
-    oid = catalog(VIEW)[0]  # type: ignore[index]
+    oid = older_version("select 1 as event_id, 'x'::text as something_else", built_on="something_else")
 
     run_dbt(["run", "--select", "stg_claude_code__events"])
 
