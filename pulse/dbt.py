@@ -20,6 +20,11 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT_LOG_LEVEL_FILE = "info"
 
 
+def file_log_level() -> str:
+    """The level of dbt's file log for the dbt commands Pulse starts (DBT_LOG_LEVEL_FILE above)."""
+    return os.environ.get("DBT_LOG_LEVEL_FILE") or DBT_LOG_LEVEL_FILE
+
+
 def dbt_env(
     settings: Settings | None = None, *, tenant_id: str | None = None, as_of: datetime | None = None
 ) -> dict[str, str]:
@@ -38,7 +43,7 @@ def dbt_env(
         "PULSE_DBT_AS_OF": as_of.isoformat() if as_of else "",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-        "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or DBT_LOG_LEVEL_FILE,
+        "DBT_LOG_LEVEL_FILE": file_log_level(),
     }
 
 
@@ -74,10 +79,6 @@ def ensure_manifest() -> Path:
                 "--quiet",
             ],
             check=True,
-            env={
-                **os.environ,
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or DBT_LOG_LEVEL_FILE,
-            },
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_LEVEL_FILE": file_log_level()},
         )
     return path

@@ -108,24 +108,17 @@
         )
     {%- endcall -%}
     {%- call statement('view_columns', fetch_result=True) -%}
-        with
-        columns_of as (
-            select attrelid, attnum, attname, format_type(atttypid, atttypmod) as data_type, attcollation
-            from pg_attribute
-            where attnum > 0 and not attisdropped
-        ),
-        old as (
-            select * from columns_of where attrelid = to_regclass({{ dbt.string_literal(relation.include(database=False)) }})
-        ),
-        new as (
-            select * from columns_of where attrelid = to_regclass({{ dbt.string_literal('pg_temp.' ~ adapter.quote(probe)) }})
-        )
         select not exists (
-            select from old
-            left join new on new.attnum = old.attnum
-            where new.attname is distinct from old.attname
-               or new.data_type is distinct from old.data_type
-               or new.attcollation is distinct from old.attcollation
+            select
+            from pg_attribute as old
+            left join pg_attribute as new
+                on new.attrelid = to_regclass({{ dbt.string_literal('pg_temp.' ~ adapter.quote(probe)) }})
+                and new.attnum = old.attnum
+            where old.attrelid = to_regclass({{ dbt.string_literal(relation.include(database=False)) }})
+              and old.attnum > 0 and not old.attisdropped
+              and (new.attname is distinct from old.attname
+                   or format_type(new.atttypid, new.atttypmod) is distinct from format_type(old.atttypid, old.atttypmod)
+                   or new.attcollation is distinct from old.attcollation)
         )
     {%- endcall -%}
     {%- call statement('view_columns_probe_dropped') -%}

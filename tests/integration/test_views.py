@@ -1,4 +1,4 @@
-"""The view materialization (dbt_project/macros/views.sql): a view is written only when its SQL changed.
+"""The view materialization (dbt_project/macros/views.sql): a view is written only when what builds it changed.
 
 ``stg_claude_code__events`` has views built on it: three staging views of its event types,
 ``int_claude_code_runs`` and, through the API requests, ``int_agent_usage_lines``. With dbt's
@@ -36,38 +36,30 @@ BUILT_ON_IT = (
 FAMILY = "stg_claude_code__events+,config.materialized:view"
 
 
+def rows(query: str, name: str) -> list[sa.Row]:
+    """The rows of ``query`` about the relation ``name`` (bound as :name)."""
+    with admin_engine().connect() as conn:
+        return list(conn.execute(sa.text(query), {"name": name}))
+
+
 def catalog(name: str) -> tuple[int, str, str | None, str] | None:
     """(oid, xmin of its rewrite rule, comment, relkind) of ``name``; None if nothing has the name."""
-    with admin_engine().connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "select c.oid::bigint, coalesce(r.xmin::text, ''), obj_description(c.oid, 'pg_class'), "
-                "c.relkind::text from pg_class as c left join pg_rewrite as r on r.ev_class = c.oid "
-                "where c.oid = to_regclass(:name)"
-            ),
-            {"name": name},
-        ).one_or_none()
-    return None if row is None else (int(row[0]), str(row[1]), row[2], str(row[3]))
+    found = rows(
+        "select c.oid::bigint, coalesce(r.xmin::text, ''), obj_description(c.oid, 'pg_class'), c.relkind::text "
+        "from pg_class as c left join pg_rewrite as r on r.ev_class = c.oid where c.oid = to_regclass(:name)",
+        name,
+    )
+    return (int(found[0][0]), str(found[0][1]), found[0][2], str(found[0][3])) if found else None
 
 
 def columns(name: str) -> list[str]:
-    with admin_engine().connect() as conn:
-        return list(
-            conn.execute(
-                sa.text(
-                    "select attname from pg_attribute where attrelid = to_regclass(:name) and attnum > 0 "
-                    "order by attnum"
-                ),
-                {"name": name},
-            ).scalars()
-        )
+    query = "select attname from pg_attribute where attrelid = to_regclass(:name) and attnum > 0 order by attnum"
+    return [row[0] for row in rows(query, name)]
 
 
 def definition(name: str) -> str:
     """The query of the view ``name`` as PostgreSQL stores it."""
-    with admin_engine().connect() as conn:
-        query = conn.execute(sa.text("select pg_get_viewdef(to_regclass(:name))"), {"name": name}).scalar_one()
-    return str(query).rstrip(";")
+    return str(rows("select pg_get_viewdef(to_regclass(:name))", name)[0][0]).rstrip(";")
 
 
 def execute(statement: str) -> None:
@@ -98,12 +90,15 @@ def views(marts_built: None) -> Iterator[dict[str, tuple[int, str, str | None, s
 
 
 def test_a_view_built_again_from_the_same_sql_is_not_written(views: dict) -> None:
-    # The comment is the md5 of the SQL the view was compiled from (without the database's name,
-    # so a copy of the database keeps its views), its sql_header and grants (none).
-    compiled = next((DBT_PROJECT_DIR / "target" / "compiled").rglob("stg_claude_code__events.sql")).read_text()
+    # The comment is the md5 of the SQL the view was compiled from, its sql_header and grants
+    # (none), without the database's name, which dbt writes before every relation (a copy of the
+    # database keeps its views): int_claude_code_runs reads the events view by its full name.
+    compiled = next((DBT_PROJECT_DIR / "target" / "compiled").rglob("int_claude_code_runs.sql")).read_text()
     database = admin_engine().url.database
+    assert f'"{database}"."staging"."stg_claude_code__events"' in compiled
     built_from = compiled.replace(f'"{database}".', "") + "\n-- sql_header: \n-- grants: {}"
-    assert views[VIEW][2] == f"pulse view v1, sql md5 {hashlib.md5(built_from.encode()).hexdigest()}"
+    fingerprint = f"pulse view v1, sql md5 {hashlib.md5(built_from.encode()).hexdigest()}"
+    assert views["intermediate.int_claude_code_runs"][2] == fingerprint
 
     output = run_dbt(["run", "--select", "stg_claude_code__events"])
 
