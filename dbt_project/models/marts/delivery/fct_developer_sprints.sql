@@ -17,7 +17,9 @@
     Built incrementally by changed sprints (macros/incremental_sprints.sql): a build rebuilds
     every person's row of the sprints whose window, members, completed work, defects, DMT
     figures or git data changed since the mart last built them, and a tenant whole when its
-    people's identities changed (people_version). -#}
+    people's identities changed (people_version). Such a build reads commits, pull requests and
+    reviews from the start of the batch's earliest window on (per tenant): a pull request
+    reviewed since is read with all its reviews. -#}
 -- depends_on: {{ ref('int_git_moments') }}
 {{ per_sprint_table(changed='fct_developer_sprints_changed', per_person=true) }}
 
@@ -148,6 +150,16 @@ commits as (
     {{ tenant_filter() }}
 ),
 
+{%- if is_incremental() %}
+-- Per tenant, the start of the batch's earliest window: no git fact before it can count in the
+-- batch, so commits, pull requests and reviews are read from it on.
+span as (
+    select tenant_id, min(start_at) as from_at
+    from sprints
+    group by tenant_id
+),
+{%- endif %}
+
 -- One row per commit (a commit in two pull requests is one commit), with its author as a person.
 commit_authors as (
     select distinct
@@ -157,14 +169,42 @@ commit_authors as (
         coalesce(by_email.person_id, by_login.person_id) as person_id
     from commits
     {%- if is_incremental() %}
-    -- only commits that can fall in a window of the batch
-    inner join (select tenant_id, min(start_at) as from_at from sprints group by tenant_id) as span
+    inner join span
         on span.tenant_id = commits.tenant_id and commits.authored_at >= span.from_at
     {%- endif %}
     left join people as by_email
         on by_email.tenant_id = commits.tenant_id and by_email.person_id = commits.author_email
     left join people as by_login
         on by_login.tenant_id = commits.tenant_id and by_login.github_login = commits.author_login
+),
+
+-- Every review of the partition, read once (an incremental build reads it twice).
+all_reviews as materialized (
+    select tenant_id, pull_request_id, source_system, reviewer_email, reviewer_login, submitted_at, first_activity_at
+    from {{ ref('int_pull_request_reviews_unified') }}
+    {{ tenant_filter() }}
+),
+
+reviews as (
+    select
+        reviews.tenant_id,
+        reviews.pull_request_id,
+        coalesce(by_email.person_id, by_login.person_id) as person_id,
+        reviews.submitted_at,
+        reviews.first_activity_at  -- when they first reviewed (an Azure reviewer's first vote or comment)
+    from all_reviews as reviews
+    {{ reviewer_person_joins('reviews', 'people') }}
+    {%- if is_incremental() %}
+    -- every review of a pull request someone reviewed since the span's start, and only those: a
+    -- review counts at its submission, a person's first review of a pull request at the earliest
+    -- first activity of their reviews of it (which needs all of them)
+    where (reviews.tenant_id, reviews.pull_request_id) in (
+        select recent.tenant_id, recent.pull_request_id
+        from all_reviews as recent
+        inner join span on span.tenant_id = recent.tenant_id
+        where recent.submitted_at >= span.from_at or recent.first_activity_at >= span.from_at
+    )
+    {%- endif %}
 ),
 
 pull_requests as (
@@ -181,19 +221,20 @@ pull_requests as (
         on by_login.tenant_id = pull_requests.tenant_id
         and pull_requests.source_system = 'github'
         and by_login.github_login = pull_requests.author_login
+    {%- if is_incremental() %}
+    -- opened or merged since the span's start (pull requests authored, merged), or reviewed
+    -- since (the author and opening of a review's pull request)
+    inner join span on span.tenant_id = pull_requests.tenant_id
+    where (
+        pull_requests.opened_at >= span.from_at
+        or pull_requests.merged_at >= span.from_at
+        or (pull_requests.tenant_id, pull_requests.pull_request_id) in (
+            select tenant_id, pull_request_id from reviews
+        )
+    ) {{ and_tenant('pull_requests') }}
+    {%- else %}
     {{ tenant_filter('pull_requests') }}
-),
-
-reviews as (
-    select
-        reviews.tenant_id,
-        reviews.pull_request_id,
-        coalesce(by_email.person_id, by_login.person_id) as person_id,
-        reviews.submitted_at,
-        reviews.first_activity_at  -- when they first reviewed (an Azure reviewer's first vote or comment)
-    from {{ ref('int_pull_request_reviews_unified') }} as reviews
-    {{ reviewer_person_joins('reviews', 'people') }}
-    {{ tenant_filter('reviews') }}
+    {%- endif %}
 ),
 
 -- Each person's reviews of pull requests they did not author.
