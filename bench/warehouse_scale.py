@@ -23,8 +23,8 @@ Each build is timed ``--repeat`` times (default 3; on this kind of machine one r
 build varies by ±20-40%) and the run of median wall time is reported, with every run's seconds
 (``runs_seconds``): the full build three times over; the day's build from the same state three
 times (on two copies of the database made with ``create database … template``, then on the
-database itself); the build with nothing new three times. ``speedup`` is the median full build
-over the median day.
+database itself; the bench stops before loading the day when the disk cannot hold the copies);
+the build with nothing new three times. ``speedup`` is the median full build over the median day.
 
 Figures (with the slowest models of each build) go to bench/results/warehouse_scale.json, or to
 the file ``--results`` names (another world's figures, so they do not replace the issue's).
@@ -353,6 +353,37 @@ def make_database_copies(settings: Any, names: Sequence[str]) -> None:
         conn.execute("checkpoint")
 
 
+#: Room to leave beside the database copies: what the builds on them write (new tables of a
+#: full refresh, temporary tables, WAL).
+COPY_HEADROOM_BYTES = 4 * 1024**3
+
+
+def check_room_for_copies(settings: Any, names: Sequence[str]) -> None:
+    """Stop, saying what to do, when the disk cannot hold copies ``names`` of the warehouse
+    database with room to spare: a disk that fills stops the cluster in the middle of a build.
+    Checked before the day loads: a day loaded but never built would make the next run's day
+    two days."""
+    connection, original = maintenance_connection(settings)
+    with connection as conn:
+        size = conn.execute("select pg_database_size(%s)", (original,)).fetchone()[0]
+        # copies left by an interrupted run are dropped first: their room counts
+        existing = conn.execute(
+            "select coalesce(sum(pg_database_size(datname)), 0) from pg_database where datname = any(%s)",
+            (list(names),),
+        ).fetchone()[0]
+    needed = size * len(names) - int(existing) + COPY_HEADROOM_BYTES
+    free = shutil.disk_usage(settings.home).free
+    if needed > free:
+        gib = 1024**3
+        raise SystemExit(
+            f"The day's builds run on {len(names)} copies of the warehouse database "
+            f"({size / gib:.1f} GiB each): they need {needed / gib:.1f} GiB with "
+            f"{COPY_HEADROOM_BYTES // gib} GiB to spare, and {settings.home} has {free / gib:.1f} GiB free. "
+            "Free some space, or run with a smaller --repeat (each run after the first is one copy). "
+            "The day was not loaded."
+        )
+
+
 def drop_databases(settings: Any, names: Sequence[str]) -> None:
     connection, _ = maintenance_connection(settings)
     with connection as conn:
@@ -608,6 +639,9 @@ def main() -> int:
             figures["mart_rows"] = mart_counts(settings)
             record(figures, args.results)
 
+        # the day's build from the same state each time: on copies of the database, then on it
+        copies = [f"bench_copy_{run}" for run in range(1, args.repeat)]
+        check_room_for_copies(settings, copies)
         print("one more day ...", flush=True)
         sandbox.advance(days=1, touches_per_tenant=TOUCHES)
         started = time.perf_counter()
@@ -615,8 +649,6 @@ def main() -> int:
         days_file.write_text(str(days + 1))
         figures["day_copy"] = follow_templates(settings, slugs)
         figures["day_load_seconds"] = round(time.perf_counter() - started, 1)
-        # the day's build from the same state each time: on copies of the database, then on it
-        copies = [f"bench_copy_{run}" for run in range(1, args.repeat)]
         try:
             make_database_copies(settings, copies)
             figures["incremental_build"] = timed(
