@@ -178,8 +178,8 @@ commit_authors as (
         on by_login.tenant_id = commits.tenant_id and by_login.github_login = commits.author_login
 ),
 
--- Every review of the partition, read once (an incremental build reads it twice).
-all_reviews as materialized (
+-- Every review of the partition: an incremental build reads them twice, so once into a table.
+all_reviews as {% if is_incremental() %}materialized {% endif %}(
     select tenant_id, pull_request_id, source_system, reviewer_email, reviewer_login, submitted_at, first_activity_at
     from {{ ref('int_pull_request_reviews_unified') }}
     {{ tenant_filter() }}
