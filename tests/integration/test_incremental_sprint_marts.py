@@ -344,6 +344,79 @@ def test_a_vote_changed_in_place_rebuilds_the_sprint_of_the_old_vote(builds: Bui
         assert incremental[mart] == rows_of(db_url, mart), mart
 
 
+def test_a_second_review_in_the_batch_keeps_the_first_review_before_it(builds: Builds, db_url: str) -> None:
+    # An incremental build reads the reviews of the pull requests reviewed since its batch's
+    # earliest window, with every older review of them: a person's first review of a pull request
+    # counts at their earliest review. A reviewer reviews again, inside their running sprint, a
+    # pull request they first reviewed before every sprint of the batch (and nobody reviewed
+    # since): the running sprint counts it reviewed, one more, but not its turnaround, which
+    # belongs to the first review's sprint. Read without the older review, the second review would
+    # be their first and its turnaround would be counted.
+    as_of = WORLD_DAY + timedelta(days=2)
+    schema = f"raw_github__{JIRA}"
+    picked = """
+        with
+        running as (
+            select sprint_uid, person_id from marts.fct_developer_sprints
+            where tenant_id = %(tenant)s and window_end_at = %(as_of)s
+        ),
+        batch_start as (
+            select min(start_at) as from_at from marts.fct_sprints
+            where tenant_id = %(tenant)s and window_end_at >= %(as_of)s - interval '2 days'
+        ),
+        reviews as (
+            select
+                reviews.pull_request_id, reviews.review_id, reviews.reviewer_login, reviews.submitted_at,
+                coalesce(by_email.person_id, by_login.person_id) as person_id
+            from intermediate.int_pull_request_reviews_unified as reviews
+            left join intermediate.int_people as by_email
+                on by_email.tenant_id = reviews.tenant_id and by_email.person_id = reviews.reviewer_email
+            left join intermediate.int_people as by_login
+                on by_login.tenant_id = reviews.tenant_id and by_login.github_login = reviews.reviewer_login
+            where reviews.tenant_id = %(tenant)s and reviews.source_system = 'github'
+        )
+        select running.sprint_uid, running.person_id, reviews.review_id, reviews.pull_request_id
+        from running
+        inner join reviews on reviews.person_id = running.person_id
+        inner join intermediate.int_pull_requests_unified as pull_requests
+            on pull_requests.tenant_id = %(tenant)s and pull_requests.pull_request_id = reviews.pull_request_id
+        where reviews.submitted_at < (select from_at from batch_start)
+          and pull_requests.author_person_id is distinct from running.person_id
+          and pull_requests.author_login is distinct from reviews.reviewer_login
+          and not exists (
+              select from reviews as later
+              where later.pull_request_id = reviews.pull_request_id
+                and later.submitted_at >= (select from_at from batch_start)
+          )
+        order by reviews.submitted_at, reviews.review_id, running.sprint_uid
+        limit 1
+    """
+    with psycopg.connect(db_url) as conn:
+        found = conn.execute(picked, {"tenant": JIRA, "as_of": as_of}).fetchone()
+    assert found, "the world has no reviewer of a running sprint with a review before the batch"
+    sprint, person, review, pull_request = found
+    figures = (
+        "select prs_reviewed, mean_review_turnaround_hours from marts.fct_developer_sprints"
+        " where tenant_id = %s and sprint_uid = %s and person_id = %s"
+    )
+    reviewed_before, turnaround_before = query(db_url, figures, JIRA, sprint, person)[0]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        load_id = new_load(conn, schema)
+        conn.execute(f"create temp table again as select * from {schema}.reviews where id = %s", [review.split(":")[1]])
+        conn.execute(
+            f"update again set id = (select max(id) + 1 from {schema}.reviews), _dlt_id = md5(random()::text),"
+            " submitted_at = %s, _dlt_load_id = %s",
+            [as_of - timedelta(hours=1), load_id],
+        )
+        conn.execute(f"insert into {schema}.reviews select * from again")
+    build(as_of)
+    incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+    assert query(db_url, figures, JIRA, sprint, person)[0] == (reviewed_before + 1, turnaround_before), pull_request
+    build(as_of, rebuild=True)
+    for mart in MARTS:
+        assert incremental[mart] == rows_of(db_url, mart), mart
+
+
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("drop schema raw_jira__isp_a cascade")
