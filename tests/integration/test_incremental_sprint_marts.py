@@ -81,6 +81,16 @@ def build(as_of: datetime, **variables: object) -> dict[str, int]:
     return inserted
 
 
+def assert_equal_to_a_rebuild(db_url: str, as_of: datetime) -> dict[str, set[tuple[Any, ...]]]:
+    """The sprint marts' rows as an incremental build at ``as_of`` left them, asserted equal to
+    those of a rebuild of every sprint at the same ``as_of`` (which this runs)."""
+    incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+    build(as_of, rebuild=True)
+    for mart in MARTS:
+        assert incremental[mart] == rows_of(db_url, mart), mart
+    return incremental
+
+
 def load_all(server: SandboxServer, db_url: str, pipelines: str) -> None:
     jira = {"email": "pulse@isp.example", "token": token_for("jira", JIRA)}
     load_jira(JIRA, db_url, jira_source(f"{server.url}/jira", jira, {}), pipelines_dir=pipelines)
@@ -211,10 +221,7 @@ def test_dmt_figures_follow_a_change_that_loads_nothing(builds: Builds, db_url: 
         )
     try:
         build(as_of)
-        incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
-        build(as_of, rebuild=True)
-        for mart in MARTS:
-            assert incremental[mart] == rows_of(db_url, mart), mart
+        incremental = assert_equal_to_a_rebuild(db_url, as_of)
         assert incremental["fct_sprints"] != builds.rebuilt["fct_sprints"]
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -289,10 +296,7 @@ def test_git_facts_loaded_again_unchanged_log_nothing_and_a_moved_review_logs_it
 
     build(as_of)
     assert logged_moments(db_url, JIRA) == {}
-    incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
-    build(as_of, rebuild=True)
-    for mart in MARTS:
-        assert incremental[mart] == rows_of(db_url, mart), mart
+    assert_equal_to_a_rebuild(db_url, as_of)
 
 
 def reviewed(db_url: str, tenant: str) -> dict[tuple[str, str], int]:
@@ -337,11 +341,8 @@ def test_a_vote_changed_in_place_rebuilds_the_sprint_of_the_old_vote(builds: Bui
             [as_of - timedelta(hours=1), load_id, row_id],
         )
     build(as_of)
-    incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
     assert reviewed(db_url, AZURE)[(sprint, person)] == before[(sprint, person)] - 1
-    build(as_of, rebuild=True)
-    for mart in MARTS:
-        assert incremental[mart] == rows_of(db_url, mart), mart
+    assert_equal_to_a_rebuild(db_url, as_of)
 
 
 def test_a_second_review_in_the_batch_keeps_the_first_review_before_it(builds: Builds, db_url: str) -> None:
@@ -410,11 +411,8 @@ def test_a_second_review_in_the_batch_keeps_the_first_review_before_it(builds: B
         )
         conn.execute(f"insert into {schema}.reviews select * from again")
     build(as_of)
-    incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
     assert query(db_url, figures, JIRA, sprint, person)[0] == (reviewed_before + 1, turnaround_before), pull_request
-    build(as_of, rebuild=True)
-    for mart in MARTS:
-        assert incremental[mart] == rows_of(db_url, mart), mart
+    assert_equal_to_a_rebuild(db_url, as_of)
 
 
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, db_url: str) -> None:
