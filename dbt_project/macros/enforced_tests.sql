@@ -176,12 +176,14 @@
 {%- endmacro %}
 
 {% macro ensure_indexes() -%}
-    {#- Post-hook of a table whose config names `ensured_indexes`: each (a dict of `columns` and,
-        optionally, `where_set`: a column, to index only the rows where it is set) is created
-        when the table has no index on exactly those columns and rows. Unlike dbt's `indexes`
-        config, which is applied only when dbt creates the table, this also reaches a table
-        built before the index was added. An index is recognized by its columns and predicate,
-        not by name: a full refresh's previous copy keeps its names until it is dropped. -#}
+    {#- Post-hook of a table whose config names `ensured_indexes`: each (a dict of `columns`, its
+        keys: column names or expressions as PostgreSQL prints them, such as
+        'lower(work_item_key)'; and, optionally, `where_set`: a column, to index only the rows
+        where it is set) is created when the table has no index on exactly those keys and rows.
+        Unlike dbt's `indexes` config, which is applied only when dbt creates the table, this
+        also reaches a table built before the index was added. An index is recognized by its keys
+        and predicate, not by name: a full refresh's previous copy keeps its names until it is
+        dropped. -#}
     do $index$
     begin
     {%- for index in config.get('ensured_indexes') or [] %}
@@ -191,10 +193,14 @@
             select
             from pg_index as index
             where index.indrelid = '{{ this }}'::regclass
-                and index.indexprs is null
                 and pg_get_expr(index.indpred, index.indrelid) is not distinct from
                     {% if where_set %}'({{ where_set }} IS NOT NULL)'{% else %}null{% endif %}
-                and {{ index_columns('index') }} = array[{{ quoted_values(columns) }}]
+                -- each key as PostgreSQL prints it: a column's name, or an expression
+                and array(
+                    select pg_get_indexdef(index.indexrelid, key, true)
+                    from generate_series(1, index.indnkeyatts) as key
+                    order by key
+                ) = array[{{ quoted_values(columns) }}]::text[]
         ) then
             create index on {{ this }} ({{ columns | join(', ') }})
                 {%- if where_set %} where {{ where_set }} is not null{% endif %};

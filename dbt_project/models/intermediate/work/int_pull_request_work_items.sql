@@ -15,32 +15,31 @@
 
 with
 
-candidates as (
+candidates as materialized (
     -- the references in the pull requests' title, branch and description
     select tenant_id, pull_request_id, found_in, priority, kind, ref
     from {{ ref('int_pull_request_refs') }}
     where true {{ and_pull_request_in_batch() }}
 ),
 
-items as (
-    select tenant_id, work_item_uid, source_system, lower(work_item_id) as work_item_id, lower(work_item_key) as work_item_key
-    from {{ ref('int_work_items__unioned') }}
-    {{ tenant_filter() }}
-),
-
+-- Each reference meets the items by an equi-join the items' indexes answer (a Jira or ClickUp
+-- key by the lowercase key, an Azure id by the item's uid): an incremental build's few hundred
+-- references look their items up instead of reading every item, and a build in full hashes.
 mentioned as (
-    -- Two equi-joins (not one join on "this key or that id": that cannot be hashed).
     select candidates.tenant_id, candidates.pull_request_id, items.work_item_uid, candidates.found_in, candidates.priority
     from candidates
-    inner join items
-        on items.tenant_id = candidates.tenant_id and items.work_item_key = candidates.ref
-    where candidates.kind = 'key' and items.source_system in ('jira', 'clickup')
+    inner join {{ ref('int_work_items__unioned') }} as items
+        on items.tenant_id = candidates.tenant_id and lower(items.work_item_key) = candidates.ref
+    where candidates.kind = 'key' and items.source_system in ('jira', 'clickup') {{ and_tenant('items') }}
     union all
     select candidates.tenant_id, candidates.pull_request_id, items.work_item_uid, candidates.found_in, candidates.priority
     from candidates
-    inner join items
-        on items.tenant_id = candidates.tenant_id and items.work_item_id = candidates.ref
-    where candidates.kind = 'azure' and items.source_system = 'azure_boards'
+    inner join {{ ref('int_work_items__unioned') }} as items
+        on items.tenant_id = candidates.tenant_id
+        -- an Azure reference is digits: the item's id, so its uid too
+        and items.work_item_uid = 'azure_boards:' || candidates.ref
+        and lower(items.work_item_id) = candidates.ref
+    where candidates.kind = 'azure' and items.source_system = 'azure_boards' {{ and_tenant('items') }}
 ),
 
 tool_links as (
@@ -50,10 +49,16 @@ tool_links as (
         'azure_boards:' || links.work_item_id as work_item_uid,
         'tool_link'::text as found_in,
         0 as priority
-    from {{ ref('stg_azure_devops_git__pull_request_work_items') }} as links
-    inner join items
+    from (
+        select tenant_id, pull_request_id, work_item_id
+        from {{ ref('stg_azure_devops_git__pull_request_work_items') }} as links
+        where true {{ and_pull_request_in_batch('links') }}
+        -- the batch's links first, then their items by uid (not every item against the batch)
+        offset 0
+    ) as links
+    inner join {{ ref('int_work_items__unioned') }} as items
         on items.tenant_id = links.tenant_id and items.work_item_uid = 'azure_boards:' || links.work_item_id
-    where true {{ and_pull_request_in_batch('links') }}
+    where true {{ and_tenant('items') }}
 ),
 
 links as (

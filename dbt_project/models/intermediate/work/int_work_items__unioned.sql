@@ -2,8 +2,9 @@
     keys the unified models join on: work_item_uid = '<source_system>:<work_item_id>' (the
     same id can exist in two tools), and the parent's, cause's and sprint's uids likewise.
     A table indexed by item: the models after it read it many times (and the incremental ones
-    a few items of it); and by sprint, for int_sprint_scope's lookup of a running sprint's items. It follows the staging tables (staged per item, macros/incremental.sql)
-    item by item: a run replaces the items staged from a load newer than the newest it holds of
+    a few items of it); by sprint, for int_sprint_scope's lookup of a running sprint's items; and
+    by lowercase key, for int_pull_request_work_items' lookup of the keys pull requests name. It
+    follows the staging tables (staged per item, macros/incremental.sql) item by item: a run replaces the items staged from a load newer than the newest it holds of
     the tenant and tool (every item of a tenant staged with other lookups) and drops the tenants
     staging no longer has. -#}
 {{ config(
@@ -15,7 +16,10 @@
         {'columns': ['tenant_id', 'work_item_uid']},
         {'columns': ['tenant_id', 'loaded_at']}
     ],
-    ensured_indexes=[{'columns': ['tenant_id', 'sprint_uid'], 'where_set': 'sprint_uid'}]
+    ensured_indexes=[
+        {'columns': ['tenant_id', 'sprint_uid'], 'where_set': 'sprint_uid'},
+        {'columns': ['tenant_id', 'lower(work_item_key)']}
+    ]
 ) }}
 {%- set columns = [
     'tenant_id', 'source_system', 'work_item_id', 'work_item_key', 'project_key', 'project_name',
