@@ -4,9 +4,10 @@
     A table indexed by item: the models after it read it many times (and the incremental ones
     a few items of it); by sprint, for int_sprint_scope's lookup of a running sprint's items; and
     by lowercase key, for int_pull_request_work_items' lookup of the keys pull requests name. It
-    follows the staging tables (staged per item, macros/incremental.sql) item by item: a run replaces the items staged from a load newer than the newest it holds of
-    the tenant and tool (every item of a tenant staged with other lookups) and drops the tenants
-    staging no longer has. -#}
+    follows the staging tables (staged per item, macros/incremental.sql) item by item: a run
+    replaces the items staged from a load newer than the newest it holds of the tenant and tool
+    (every item of a tenant staged with other lookups) and drops the tenants staging no longer
+    has. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
