@@ -219,16 +219,19 @@
     each raw relation with and_source_item_in_batch() and stamps rows with
     staged_item_loads(loaded) / staged_lookups(lookups). -#}
 
-{% macro per_source_item_table(loaded, lookups, one_row_per_item=false) -%}
-    {#- `one_row_per_item`: the item index is unique (the model's unique_per_tenant test of
-        work_item_id would otherwise add a second, unique, index on the same columns:
-        macros/enforced_tests.sql). -#}
+{% macro per_source_item_table(loaded, lookups, raw_item_ids, one_row_per_item=false) -%}
+    {#- `raw_item_ids`: the raw tables the model reads per item (and_source_item_in_batch) as
+        (source name, table, item id column) triples, each copy indexed on the column (created
+        once, index_raw_load_ids); `one_row_per_item`: the item index is unique (the model's
+        unique_per_tenant test of work_item_id would otherwise add a second, unique, index on
+        the same columns: macros/enforced_tests.sql). -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook="{{ replace_changed_source_items() }}",
         source_item_loads=loaded,
         source_item_lookups=lookups,
+        raw_item_ids=raw_item_ids,
         indexes=[
             {'columns': ['tenant_id', 'work_item_id'], 'unique': one_row_per_item},
             {'columns': ['tenant_id', 'loaded_at']}
@@ -249,7 +252,7 @@
 {%- endmacro %}
 
 {% macro replace_changed_source_items() -%}
-    {{ index_raw_load_ids() }};
+    {{ index_raw_load_ids(item_ids=config.get('raw_item_ids') or []) }};
     {%- if is_incremental() -%}
     {%- set loaded = context[config.get('source_item_loads')]() -%}
     {%- set lookups = context[config.get('source_item_lookups')]() -%}
@@ -325,11 +328,14 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro index_raw_load_ids(tables=none) -%}
+{% macro index_raw_load_ids(tables=none, item_ids=[]) -%}
     {#- An index on the dlt load id of every tenant's copy of each raw table the model reads
         (created once; dlt keeps it through its merges and appends), so a run reads the rows
         loaded since rather than every row. `tables`: the raw tables as (source name, table)
-        pairs, when the model does not name them with source() (its hooks do). -#}
+        pairs, when the model does not name them with source() (its hooks do). `item_ids`: (source
+        name, table, column) triples, an index on that column of every copy too: the item id a
+        model staged per item reads its batch by (and_source_item_in_batch). An index is named
+        <table>_<column> (<table>__dlt_load_id for the load id). -#}
     {%- set copies = [] -%}
     {%- if execute -%}
     {%- if tables is none -%}
@@ -341,9 +347,13 @@
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
+    {%- set columns = [] -%}
     {%- for source_name, table in tables -%}
+        {%- do columns.append((source_name, table, '_dlt_load_id')) -%}
+    {%- endfor -%}
+    {%- for source_name, table, column in columns + item_ids -%}
         {%- for schema, tenant in tenant_schemas(source_name, table) -%}
-            {%- do copies.append("('" ~ schema ~ "', '" ~ table ~ "')") -%}
+            {%- do copies.append("('" ~ schema ~ "', '" ~ table ~ "', '" ~ column ~ "')") -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- endif -%}
@@ -355,13 +365,14 @@
         missing record;
     begin
         for missing in
-            select copies.schema_name, copies.table_name
-            from (values {{ copies | join(', ') }}) as copies (schema_name, table_name)
-            where to_regclass(format('%I.%I', copies.schema_name, copies.table_name || '__dlt_load_id')) is null
+            select copies.schema_name, copies.table_name, copies.column_name
+            from (values {{ copies | join(', ') }}) as copies (schema_name, table_name, column_name)
+            where to_regclass(format('%I.%I', copies.schema_name, copies.table_name || '_' || copies.column_name)) is null
         loop
             execute format(
-                'create index if not exists %I on %I.%I (_dlt_load_id)',
-                missing.table_name || '__dlt_load_id', missing.schema_name, missing.table_name
+                'create index if not exists %I on %I.%I (%I)',
+                missing.table_name || '_' || missing.column_name, missing.schema_name, missing.table_name,
+                missing.column_name
             );
         end loop;
     exception
@@ -374,12 +385,14 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro and_source_item_in_batch(item_id) -%}
+{% macro and_source_item_in_batch(column, type='text') -%}
     {#- Restrict a query on raw rows (with a where clause and a tenant_id column) to the items
-        this run stages: `item_id` is the expression of the row's work item id, as text. -#}
+        this run stages: `column` is the raw rows' work item id column, of `type` (its text is the
+        staged work_item_id). The raw column itself is compared, so each tenant's copy is read by
+        its index on it (per_source_item_table's `raw_item_ids`). -#}
     {{ and_tenant() }}
     {%- if is_incremental() %}
-    and (tenant_id, {{ item_id }}) in (select tenant_id, work_item_id from {{ changed_source_items_relation() }})
+    and (tenant_id, {{ column }}) in (select tenant_id, work_item_id::{{ type }} from {{ changed_source_items_relation() }})
     {%- endif -%}
 {%- endmacro %}
 

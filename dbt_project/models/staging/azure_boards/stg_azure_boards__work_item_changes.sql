@@ -10,7 +10,7 @@
     * story_points (numeric text), assignee (emails);
     * blocked: Microsoft.VSTS.CMMI.Blocked as true/false (Azure flags blocking outside the state). -#}
 {%- set loaded, lookups = 'azure_boards_change_loads', 'azure_boards_change_lookups' -%}
-{{ per_source_item_table(loaded, lookups) }}
+{{ per_source_item_table(loaded, lookups, [('azure_boards', 'work_item_revisions', 'id')]) }}
 with
 
 revisions as (
@@ -20,7 +20,7 @@ revisions as (
             'iteration_path', 'story_points', 'assigned_to_email', 'blocked'
         ]) }}
     ) as raw_revisions
-    where true {{ and_source_item_in_batch('id::bigint::text') }}
+    where true {{ and_source_item_in_batch('id', 'bigint') }}
 ),
 
 states as (

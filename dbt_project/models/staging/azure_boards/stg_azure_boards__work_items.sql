@@ -8,7 +8,7 @@
     A table staged per item (macros/incremental.sql): a run restages the items loaded since it
     last ran, and a tenant whose states, iterations or projects changed. -#}
 {%- set loaded, lookups = 'azure_boards_item_loads', 'azure_boards_item_lookups' -%}
-{{ per_source_item_table(loaded, lookups, one_row_per_item=true) }}
+{{ per_source_item_table(loaded, lookups, [('azure_boards', 'work_items', 'id')], one_row_per_item=true) }}
 with
 
 items as (
@@ -21,7 +21,7 @@ items as (
         'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
     ) as raw_items
-    where true {{ and_source_item_in_batch('id::bigint::text') }}
+    where true {{ and_source_item_in_batch('id', 'bigint') }}
 ),
 
 states as (

@@ -15,7 +15,9 @@
     history or sprint memberships loaded since it last ran, and a tenant whose sprint lists
     changed. -#}
 {%- set loaded, lookups = 'clickup_change_loads', 'clickup_change_lookups' -%}
-{{ per_source_item_table(loaded, lookups) }}
+{{ per_source_item_table(loaded, lookups, [
+    ('clickup', 'task_status_history', 'task_id'), ('clickup', 'sprint_memberships', 'task_id')
+]) }}
 with
 
 history as (
@@ -24,7 +26,7 @@ history as (
             'task_id', 'status', 'status_type', 'since', 'is_current', 'current_since'
         ]) }}
     ) as raw_history
-    where true {{ and_source_item_in_batch('task_id::text') }}
+    where true {{ and_source_item_in_batch('task_id') }}
 ),
 
 memberships as (
@@ -33,7 +35,7 @@ memberships as (
             'list_id', 'task_id', 'first_seen_at', 'left_at', 'seen_on_first_walk'
         ]) }}
     ) as raw_memberships
-    where true {{ and_source_item_in_batch('task_id::text') }}
+    where true {{ and_source_item_in_batch('task_id') }}
 ),
 
 lists as (

@@ -7,7 +7,7 @@
     those rows, so they count as a change of the task), and that link to a task loaded since (a
     bug's cause is read from the task it links to); loaded_at is the newest of those moments. -#}
 {%- set loaded, lookups = 'clickup_item_loads', 'no_lookups' -%}
-{{ per_source_item_table(loaded, lookups, one_row_per_item=true) }}
+{{ per_source_item_table(loaded, lookups, [('clickup', 'tasks', 'id')], one_row_per_item=true) }}
 with
 
 source as (
@@ -21,7 +21,7 @@ source as (
         'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
     ) as raw_tasks
-    where true {{ and_source_item_in_batch('id::text') }}
+    where true {{ and_source_item_in_batch('id') }}
 ),
 
 all_tasks as (

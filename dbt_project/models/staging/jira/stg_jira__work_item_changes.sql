@@ -10,7 +10,7 @@
     A table staged per issue (macros/incremental.sql): a run restages the issues with
     changelog rows loaded since it last ran, and a tenant whose users or statuses changed. -#}
 {%- set loaded, lookups = 'jira_change_loads', 'jira_change_lookups' -%}
-{{ per_source_item_table(loaded, lookups) }}
+{{ per_source_item_table(loaded, lookups, [('jira', 'issue_changes', 'issue_id')]) }}
 with
 
 changes as (
@@ -20,7 +20,7 @@ changes as (
             'canonical_field', 'from_value', 'from_string', 'to_value', 'to_string'
         ]) }}
     ) as raw_changes
-    where true {{ and_source_item_in_batch('issue_id::text') }}
+    where true {{ and_source_item_in_batch('issue_id') }}
 ),
 
 statuses as (

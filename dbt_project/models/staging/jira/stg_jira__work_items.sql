@@ -6,7 +6,7 @@
     A table staged per issue (macros/incremental.sql): a run restages the issues loaded since
     it last ran, and a tenant whose users changed. -#}
 {%- set loaded, lookups = 'jira_item_loads', 'jira_item_lookups' -%}
-{{ per_source_item_table(loaded, lookups, one_row_per_item=true) }}
+{{ per_source_item_table(loaded, lookups, [('jira', 'issues', 'id')], one_row_per_item=true) }}
 with
 
 issues as (
@@ -20,7 +20,7 @@ issues as (
         'dmt_exception_reason', 'dmt_exception_approver', 'dmt_exception_expires', '_dlt_load_id'
     ]) }}
     ) as raw_issues
-    where true {{ and_source_item_in_batch('id::text') }}
+    where true {{ and_source_item_in_batch('id') }}
 ),
 
 users as (
