@@ -279,29 +279,31 @@ def mart_counts(settings: Any) -> dict[str, int]:
         return counts
 
 
-def table_checksums(settings: Any, schemas: Sequence[str] = ("staging", "intermediate", "marts")) -> dict[str, str]:
-    """An order-independent checksum of every table's rows in ``schemas``."""
-    from sqlalchemy import text
+def table_checksums(
+    settings: Any, schemas: Sequence[str] = ("staging", "intermediate", "marts"), *, dbname: str | None = None
+) -> dict[str, str]:
+    """An order-independent checksum of every table's rows in ``schemas`` (of the warehouse, or
+    of the cluster's database ``dbname``)."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
 
-    from pulse.db import admin_engine
+    from pulse.db import database_url
 
-    with admin_engine(settings).connect() as conn:
-        tables: list[str] = list(
-            conn.execute(
-                text(
-                    "select schemaname || '.' || tablename from pg_tables where schemaname = any(:schemas) order by 1"
-                ),
-                {"schemas": list(schemas)},
-            ).scalars()
-        )
+    url = database_url(settings)
+    with psycopg.connect(make_conninfo(url, dbname=dbname) if dbname else url) as conn:
+        tables = [
+            table
+            for (table,) in conn.execute(
+                "select schemaname || '.' || tablename from pg_tables where schemaname = any(%s) order by 1",
+                (list(schemas),),
+            )
+        ]
         return {
             table: str(
                 conn.execute(
-                    text(
-                        "select count(*) || ':' || coalesce(md5(string_agg(h, '' order by h)), '') "
-                        f"from (select md5(t::text) as h from {table} as t) as rows"
-                    )
-                ).scalar_one()
+                    "select count(*) || ':' || coalesce(md5(string_agg(h, '' order by h)), '') "
+                    f"from (select md5(t::text) as h from {table} as t) as rows"
+                ).fetchone()[0]  # type: ignore[index]
             )
             for table in tables
         }
@@ -396,6 +398,59 @@ def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     seconds in ``runs_seconds`` in the order they ran."""
     middle = sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
     return {**middle, "runs_seconds": [run["seconds"] for run in runs]}
+
+
+def world_sandbox(home: Path, *, activity_scale: float, work_scale: float, history_days: int) -> tuple[Any, datetime]:
+    """The sandbox serving this home's world (not started), and the world's day. The day is
+    fixed in the home (bench-day): the worlds are a function of it, so a --reuse run sees the
+    same sandbox."""
+    from connectors.sandbox import SandboxServer
+
+    day_file = home / "bench-day"
+    if not day_file.exists():
+        day_file.write_text(datetime.now(UTC).date().isoformat())
+    world_day = datetime.fromisoformat(day_file.read_text()).replace(tzinfo=UTC)
+    sandbox = SandboxServer(
+        seed=42,
+        now=world_day,
+        scale=activity_scale,
+        work_scale=work_scale,
+        history_days=history_days,
+        activity_history_days=history_days,
+        rate_limit=10**9,
+    )
+    sandbox.tool_rate_limit = 10**9
+    return sandbox, world_day
+
+
+def replay_days(home: Path, sandbox: Any) -> int:
+    """Move the (started) sandbox on by the days earlier runs on this home did (bench-days; the
+    worlds' advances are deterministic), so that it serves what the database already holds; their
+    number."""
+    days_file = home / "bench-days"
+    days = int(days_file.read_text()) if days_file.exists() else 0
+    for _ in range(days):
+        sandbox.advance(days=1, touches_per_tenant=TOUCHES)
+    return days
+
+
+def load_one_more_day(settings: Any, sandbox: Any, home: Path, slugs: Sequence[str], days: int) -> dict[str, Any]:
+    """Move the sandbox on a day, load the three templates incrementally and give each copy what
+    its template gained and lost; the home then counts one day more. The figures of the load."""
+    sandbox.advance(days=1, touches_per_tenant=TOUCHES)
+    started = time.perf_counter()
+    figures: dict[str, Any] = {"day_template_rows": load_templates(settings)}
+    (home / "bench-days").write_text(str(days + 1))
+    figures["day_copy"] = follow_templates(settings, slugs)
+    figures["day_load_seconds"] = round(time.perf_counter() - started, 1)
+    return figures
+
+
+def build_as_of(world_day: datetime, days: int) -> datetime:
+    """The "now" of the builds after ``days`` days of the world, as a scheduled run's: after
+    everything loaded (the sandbox's events are up to its day; Pulse's own stamps, such as ClickUp
+    sprint memberships, are the clock's)."""
+    return max(world_day + timedelta(days=days, hours=6), datetime.now(UTC).replace(microsecond=0))
 
 
 # -- dbt ----------------------------------------------------------------------------------
@@ -537,7 +592,6 @@ def main() -> int:
     os.environ.update({"PULSE_HOME": str(home), "PULSE_DB_PORT": str(port)})
     os.environ.pop("PULSE_DATABASE_URL", None)
 
-    from connectors.sandbox import SandboxServer
     from pulse.db.embedded import EmbeddedPostgres
     from pulse.db.migrate import migrate
     from pulse.dbt import ensure_manifest
@@ -554,21 +608,9 @@ def main() -> int:
         "tenants": len(slugs),
         "history_days": args.history_days,
     }
-    # A fixed day: the worlds are a function of it, so a --reuse run sees the same sandbox.
-    day_file = home / "bench-day"
-    if not day_file.exists():
-        day_file.write_text(datetime.now(UTC).date().isoformat())
-    world_day = datetime.fromisoformat(day_file.read_text()).replace(tzinfo=UTC)
-    sandbox = SandboxServer(
-        seed=42,
-        now=world_day,
-        scale=args.activity_scale,
-        work_scale=args.work_scale,
-        history_days=args.history_days,
-        activity_history_days=args.history_days,
-        rate_limit=10**9,
+    sandbox, world_day = world_sandbox(
+        home, activity_scale=args.activity_scale, work_scale=args.work_scale, history_days=args.history_days
     )
-    sandbox.tool_rate_limit = 10**9
 
     def timed(label: str, *, full_refresh: bool, as_of: datetime, databases: Sequence[str | None]) -> dict[str, Any]:
         """The build once on each of ``databases`` in turn (None: the warehouse): the median run."""
@@ -591,12 +633,7 @@ def main() -> int:
         database_url(settings)  # starts the embedded cluster
         migrate(settings)
         sandbox.start()
-        # The days earlier runs on this home moved the sandbox on: replayed (the worlds'
-        # advances are deterministic), so the sandbox serves what the database already holds.
-        days_file = home / "bench-days"
-        days = int(days_file.read_text()) if days_file.exists() else 0
-        for _ in range(days):
-            sandbox.advance(days=1, touches_per_tenant=TOUCHES)
+        days = replay_days(home, sandbox)
         loaded_marker = home / "bench-loaded"
         if not (args.reuse and loaded_marker.exists()):
             started = time.perf_counter()
@@ -617,10 +654,8 @@ def main() -> int:
         if args.load_only:
             return 0
 
-        # "now" of the builds, as a scheduled run's: after everything loaded (the sandbox's events
-        # are up to its day; Pulse's own stamps, such as ClickUp sprint memberships, are the
-        # clock's). The day after, one day later.
-        as_of = max(world_day + timedelta(days=days, hours=6), datetime.now(UTC).replace(microsecond=0))
+        # "now" of the builds; the day after, one day later
+        as_of = build_as_of(world_day, days)
         figures["world_day"] = world_day.date().isoformat()
         if args.skip_full:
             recorded = json.loads((RESULTS / args.results).read_text())
@@ -643,12 +678,7 @@ def main() -> int:
         copies = [f"bench_copy_{run}" for run in range(1, args.repeat)]
         check_room_for_copies(settings, copies)
         print("one more day ...", flush=True)
-        sandbox.advance(days=1, touches_per_tenant=TOUCHES)
-        started = time.perf_counter()
-        figures["day_template_rows"] = load_templates(settings)
-        days_file.write_text(str(days + 1))
-        figures["day_copy"] = follow_templates(settings, slugs)
-        figures["day_load_seconds"] = round(time.perf_counter() - started, 1)
+        figures.update(load_one_more_day(settings, sandbox, home, slugs, days))
         try:
             make_database_copies(settings, copies)
             figures["incremental_build"] = timed(
