@@ -388,11 +388,15 @@
 {% macro and_source_item_in_batch(column, type='text') -%}
     {#- Restrict a query on raw rows (with a where clause and a tenant_id column) to the items
         this run stages: `column` is the raw rows' work item id column, of `type` (its text is the
-        staged work_item_id). The raw column itself is compared, so each tenant's copy is read by
-        its index on it (per_source_item_table's `raw_item_ids`). -#}
+        staged work_item_id). The raw column is compared as it is stored (the cast to its own
+        type is none), so each tenant's copy is read by its index on it (per_source_item_table's
+        `raw_item_ids`); the cast is for a tool no tenant has loaded yet, whose empty relation has
+        text columns (union_tenant_sources). -#}
     {{ and_tenant() }}
     {%- if is_incremental() %}
-    and (tenant_id, {{ column }}) in (select tenant_id, work_item_id::{{ type }} from {{ changed_source_items_relation() }})
+    and (tenant_id, {{ column }}::{{ type }}) in (
+        select tenant_id, work_item_id::{{ type }} from {{ changed_source_items_relation() }}
+    )
     {%- endif -%}
 {%- endmacro %}
 
