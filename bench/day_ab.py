@@ -39,7 +39,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from warehouse_scale import (
-    RESULTS,
     build_as_of,
     check_room_for_copies,
     dbt_build,
@@ -47,6 +46,7 @@ from warehouse_scale import (
     load_one_more_day,
     maintenance_connection,
     make_database_copies,
+    record,
     replay_days,
     table_checksums,
     tenant_slugs,
@@ -152,8 +152,7 @@ def main() -> int:
             "runs_model_seconds": [run["model_seconds"] for run in runs[label]],
             "median_model_seconds": statistics.median(run["model_seconds"] for run in runs[label]),
         }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / args.results).write_text(json.dumps(figures, indent=2) + "\n")
+    record(figures, args.results)
     print(json.dumps(figures, indent=2))
     return 0
 

@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from warehouse_scale import MARTS, RESULTS, free_port
+from warehouse_scale import MARTS, RESULTS, free_port, record
 
 from pulse.dbt import DBT_PROJECT_DIR
 
@@ -259,8 +259,7 @@ def main() -> int:
             "ten_times_budget_seconds": round(full_seconds / 10, 2),
             "ratio_bound": round(full_seconds / figures["floor_seconds"], 1),
         }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / args.results).write_text(json.dumps(figures, indent=2) + "\n")
+    record(figures, args.results)
     print(json.dumps(figures, indent=2))
     return 0
 
