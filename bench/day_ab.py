@@ -44,7 +44,6 @@ from warehouse_scale import (
     dbt_build,
     drop_databases,
     load_one_more_day,
-    maintenance_connection,
     make_database_copies,
     record,
     replay_days,
@@ -56,15 +55,6 @@ from warehouse_scale import (
 from pulse.dbt import DBT_PROJECT_DIR
 
 TEMPLATE, COPY = "day_ab_template", "day_ab_build"
-
-
-def copy_of_template(settings: Any) -> None:
-    """A fresh copy of the day's template (COPY), with a checkpoint after it."""
-    connection, _ = maintenance_connection(settings)
-    with connection as conn:
-        conn.execute(f'drop database if exists "{COPY}"')
-        conn.execute(f'create database "{COPY}" template "{TEMPLATE}"')
-        conn.execute("checkpoint")
 
 
 def main() -> int:
@@ -112,7 +102,7 @@ def main() -> int:
             for run in range(1, args.repeat + 1):
                 sums = {}
                 for label, project in versions.items():
-                    copy_of_template(settings)
+                    make_database_copies(settings, [COPY], template=TEMPLATE)
                     built = dbt_build(
                         settings,
                         full_refresh=False,

@@ -338,11 +338,13 @@ def maintenance_connection(settings: Any) -> Any:
     return psycopg.connect(url, dbname="postgres", autocommit=True), conninfo_to_dict(url)["dbname"]
 
 
-def make_database_copies(settings: Any, names: Sequence[str]) -> None:
-    """Copies of the warehouse database under ``names`` (``create database … template``), to time
-    the same build from the same state more than once; earlier copies of those names are dropped
-    first. A checkpoint after them, so that writing the copies out does not fall in a timed build."""
-    connection, original = maintenance_connection(settings)
+def make_database_copies(settings: Any, names: Sequence[str], template: str | None = None) -> None:
+    """Copies of the warehouse database (or of the cluster's database ``template``) under ``names``
+    (``create database … template``), to time the same build from the same state more than once;
+    earlier copies of those names are dropped first. A checkpoint after them, so that writing the
+    copies out does not fall in a timed build."""
+    connection, warehouse = maintenance_connection(settings)
+    original = template or warehouse
     with connection as conn:
         for name in names:
             # a template must have no other session (pooled ones reconnect: pool_pre_ping)
