@@ -268,8 +268,11 @@
         cross join lateral (
             select
                 (select max(loaded_at) from {{ this }} where tenant_id = tenants.tenant_id) as loaded_at,
-                -- a tenant's rows carry one lookups version (a changed one restages them all)
-                (select lookups_version from {{ this }} where tenant_id = tenants.tenant_id limit 1) as lookups_version
+                -- a tenant's rows carry one lookups version (a changed one restages them all);
+                -- the first row of the (tenant_id, loaded_at) index: a bare `limit 1` was planned
+                -- as a read of the table from its start until a row of the tenant turned up
+                (select lookups_version from {{ this }} where tenant_id = tenants.tenant_id
+                 order by loaded_at limit 1) as lookups_version
         ) as built
         where true {{ and_tenant('tenants') }};
     analyze {{ built_watermarks_relation() }};
@@ -481,8 +484,10 @@
             (select max(loaded_at) from {{ this }}
              where tenant_id = tenants.tenant_id and source_system = '{{ tracker }}') as loaded_at,
             (select lookups_version from {{ this }}
-             where tenant_id = tenants.tenant_id and source_system = '{{ tracker }}' limit 1) as lookups_version,
-            (select lookups_version from {{ staged }} where tenant_id = tenants.tenant_id limit 1) as staged_lookups_version
+             where tenant_id = tenants.tenant_id and source_system = '{{ tracker }}'
+             order by loaded_at limit 1) as lookups_version,
+            (select lookups_version from {{ staged }} where tenant_id = tenants.tenant_id
+             order by loaded_at limit 1) as staged_lookups_version
     ) as built
     cross join lateral (
         select staged.work_item_id from {{ staged }} as staged

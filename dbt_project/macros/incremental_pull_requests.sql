@@ -281,13 +281,19 @@
     {#- int_pull_request_work_items rebuilds, besides the loaded pull requests, every one that
         names, tool-links or is linked to a work item loaded since its item watermark. -#}
     drop table if exists pg_temp.changed_work_items__{{ this.name }};
+    -- tenant by tenant, one range of the items' (tenant_id, loaded_at) index (a join of the
+    -- watermarks to the items read every item: 0.2 s at 2 years, growing with the history)
     create temporary table pg_temp.changed_work_items__{{ this.name }} as
-        select items.tenant_id, items.work_item_uid, items.source_system,
+        select built.tenant_id, items.work_item_uid, items.source_system,
             lower(items.work_item_id) as work_item_id, lower(items.work_item_key) as work_item_key
-        from {{ ref('int_work_items__unioned') }} as items
-        inner join {{ pull_request_builds_relation() }} as built
-            on built.model = '{{ this.name }}' and built.tenant_id = items.tenant_id
-        where (built.items_loaded_at is null or items.loaded_at > built.items_loaded_at) {{ and_tenant('items') }};
+        from {{ pull_request_builds_relation() }} as built
+        cross join lateral (
+            select * from {{ ref('int_work_items__unioned') }} as items
+            where items.tenant_id = built.tenant_id
+                and items.loaded_at > coalesce(built.items_loaded_at, '-infinity'::timestamptz)
+            offset 0
+        ) as items
+        where built.model = '{{ this.name }}' {{ and_tenant('built') }};
     analyze pg_temp.changed_work_items__{{ this.name }};
     {{ add_changed_pull_requests(
         "select refs.tenant_id, refs.pull_request_id from " ~ ref('int_pull_request_refs') ~ " as refs"
@@ -335,12 +341,18 @@
     {#- (Re)create the temporary table `relation` with this model's rows of the batch
         replace_logged_pull_requests took: the logged pull requests and whole logged tenants. -#}
     drop table if exists {{ relation }};
+    -- two reads by index, tenant by tenant and pull request by pull request (an `or` of the
+    -- two conditions was one read of every row: 0.26 s at 2 years, growing with the history)
     create temporary table {{ relation }} as
-        select built.* from {{ this }} as built
-        where built.tenant_id in (select tenant_id from {{ logged_tenants_relation() }})
-           or (built.tenant_id, built.pull_request_id) in (
-                select tenant_id, pull_request_id from {{ changed_pull_requests_relation() }}
-           )
+        select built.* from {{ logged_tenants_relation() }} as whole
+        cross join lateral (select * from {{ this }} where tenant_id = whole.tenant_id offset 0) as built
+        union all
+        select built.* from {{ changed_pull_requests_relation() }} as changed
+        inner join {{ this }} as built
+            on built.tenant_id = changed.tenant_id and built.pull_request_id = changed.pull_request_id
+        where not exists (
+            select from {{ logged_tenants_relation() }} as whole where whole.tenant_id = changed.tenant_id
+        )
 {%- endmacro %}
 
 {% macro replace_logged_pull_requests() -%}

@@ -5,17 +5,22 @@
     {#- The tenant schemas that hold <table_name> for <source_type>, as (schema, tenant) pairs:
         raw_<source_type>__<slug> for every tenant in control.tenants (so no other schema,
         such as a loader's scratch copy, is ever mistaken for a tenant).
-        Always every tenant: staging views are shared, marts filter to their partition. -#}
+        Always every tenant: staging views are shared, marts filter to their partition.
+        Read from the catalog itself: a build runs this about 140 times, and
+        information_schema.tables took 10-17 ms a time (its planning alone 6 ms) against 1-2 ms. -#}
     {%- set pairs = [] -%}
     {%- if execute -%}
         {%- set prefix = 'raw_' ~ source_type ~ '__' -%}
         {%- set query -%}
-            select tables.table_schema
-            from information_schema.tables as tables
+            select namespaces.nspname
+            from pg_catalog.pg_class as relations
+            inner join pg_catalog.pg_namespace as namespaces on namespaces.oid = relations.relnamespace
             inner join control.tenants as tenants
-                on tables.table_schema = '{{ prefix }}' || tenants.slug
-            where tables.table_name = '{{ table_name }}'
-            order by tables.table_schema
+                on namespaces.nspname = '{{ prefix }}' || tenants.slug
+            where relations.relname = '{{ table_name }}'
+                and relations.relkind in ('r', 'p', 'v', 'f')
+                and pg_catalog.has_table_privilege(relations.oid, 'select')
+            order by namespaces.nspname
         {%- endset -%}
         {%- for row in run_query(query).rows -%}
             {%- do pairs.append((row[0], row[0][prefix | length:])) -%}
@@ -143,7 +148,10 @@
     {#- The distinct tenant_id of the partition in a relation with an index led by tenant_id:
         one index probe per tenant (a loose index scan) rather than a read of every row. -#}
     {%- if partition_tenant() is not none -%}
-    select tenant_id from {{ relation }} {{ tenant_filter() }} limit 1
+    {#- max() is answered from the index (a `limit 1` alone may be planned as a read of the
+        table from its start until a row of the tenant turns up) -#}
+    select tenant_id from (select max(tenant_id) as tenant_id from {{ relation }} {{ tenant_filter() }}) as present
+    where tenant_id is not null
     {%- else -%}
     with recursive tenants as (
         (select tenant_id from {{ relation }} where tenant_id is not null order by tenant_id limit 1)

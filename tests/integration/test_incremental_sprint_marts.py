@@ -415,6 +415,49 @@ def test_a_second_review_in_the_batch_keeps_the_first_review_before_it(builds: B
     assert_equal_to_a_rebuild(db_url, as_of)
 
 
+def test_a_tenant_logged_whole_compares_every_fact_and_logs_only_the_moved_ones(builds: Builds, db_url: str) -> None:
+    # int_pull_requests_unified built in full logs every tenant whole for int_git_moments, which
+    # then rebuilds those tenants' facts and compares all of them with the ones they replace
+    # (keep_logged_rows, tenant by tenant). A review moved in the raw table without a new load
+    # reaches the facts only through that whole-tenant path: its moments before and after are
+    # logged for the sprint marts, and nothing of the other tenant, whose facts are unchanged.
+    as_of = WORLD_DAY + timedelta(days=2)
+    schema = f"raw_github__{JIRA}"
+    review_id, pull_request, submitted_at = query(
+        db_url,
+        f"select id, pull_request_id, submitted_at::timestamptz from {schema}.reviews"
+        " where submitted_at is not null and state <> 'PENDING' and pull_request_id in ("
+        f"   select pull_request_id from {schema}.reviews where submitted_at is not null and state <> 'PENDING'"
+        "   group by pull_request_id having count(*) >= 2)"
+        " order by pull_request_id desc, submitted_at desc, id desc limit 1",
+    )[0]
+    merge = (
+        "select merged_at, first_review_at from intermediate.int_pull_requests_unified"
+        " where tenant_id = %s and pull_request_id = %s"
+    )
+    merged_at, first_review_at = query(db_url, merge, JIRA, f"github:{pull_request}")[0]
+    build(as_of)  # every entry logged so far taken
+    assert logged_moments(db_url, JIRA) == {} and logged_moments(db_url, AZURE) == {}
+    moved_to = as_of - timedelta(hours=2)
+    variables = json.dumps({"as_of": as_of.isoformat()})
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"update {schema}.reviews set submitted_at = %s where id = %s", [moved_to, review_id])
+    try:
+        run_dbt(["build", "--select", "int_pull_requests_unified", "--full-refresh", "--vars", variables])
+        build_at("int_git_moments", as_of)
+        expected = {submitted_at, moved_to}
+        if query(db_url, merge, JIRA, f"github:{pull_request}")[0][1] != first_review_at and merged_at is not None:
+            expected.add(merged_at)
+        assert logged_moments(db_url, JIRA) == {"fct_sprints": expected, "fct_developer_sprints": expected}
+        assert logged_moments(db_url, AZURE) == {}
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(f"update {schema}.reviews set submitted_at = %s where id = %s", [submitted_at, review_id])
+        run_dbt(["build", "--select", "int_pull_requests_unified", "--full-refresh", "--vars", variables])
+        build(as_of)
+    assert_equal_to_a_rebuild(db_url, as_of)
+
+
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("drop schema raw_jira__isp_a cascade")
