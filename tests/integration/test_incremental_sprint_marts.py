@@ -250,6 +250,31 @@ def logged_moments(db_url: str, tenant: str) -> dict[str, set[datetime | None]]:
     return logged
 
 
+def merge_and_first_review(db_url: str, pull_request: object) -> tuple[datetime | None, datetime | None]:
+    """(merged_at, first_review_at) of a GitHub pull request of the Jira tenant."""
+    merged_at, first_review_at = query(
+        db_url,
+        "select merged_at, first_review_at from intermediate.int_pull_requests_unified"
+        " where tenant_id = %s and pull_request_id = %s",
+        JIRA,
+        f"github:{pull_request}",
+    )[0]
+    return merged_at, first_review_at
+
+
+def moments_of_a_moved_review(
+    db_url: str, pull_request: object, before: tuple[datetime | None, datetime | None], moved: set[datetime]
+) -> set[datetime]:
+    """What int_git_moments logs when a review of ``pull_request`` moved (``moved``: its moment
+    before and after): both, and the merge when the move changed the first review
+    (fct_sprints' hours to first review count at the merge). ``before``: merge_and_first_review
+    before the move."""
+    merged_at, first_review_at = before
+    if merge_and_first_review(db_url, pull_request)[1] != first_review_at and merged_at is not None:
+        return moved | {merged_at}
+    return moved
+
+
 def test_git_facts_loaded_again_unchanged_log_nothing_and_a_moved_review_logs_its_own_moments(
     builds: Builds, db_url: str
 ) -> None:
@@ -275,11 +300,7 @@ def test_git_facts_loaded_again_unchanged_log_nothing_and_a_moved_review_logs_it
     assert logged_moments(db_url, JIRA) == {}
 
     moved_to = as_of - timedelta(hours=1)
-    merge = (
-        "select merged_at, first_review_at from intermediate.int_pull_requests_unified"
-        " where tenant_id = %s and pull_request_id = %s"
-    )
-    merged_at, first_review_at = query(db_url, merge, JIRA, f"github:{pull_request}")[0]
+    before = merge_and_first_review(db_url, pull_request)
     with psycopg.connect(db_url, autocommit=True) as conn:
         load_id = new_load(conn, schema)
         conn.execute(
@@ -288,10 +309,7 @@ def test_git_facts_loaded_again_unchanged_log_nothing_and_a_moved_review_logs_it
             [moved_to, load_id, pull_request, reviews[-1]],
         )
     build_at(selection, as_of)
-    # (fct_sprints' hours to first review count at the merge)
-    expected = {reviews[-1], moved_to}
-    if query(db_url, merge, JIRA, f"github:{pull_request}")[0][1] != first_review_at and merged_at is not None:
-        expected.add(merged_at)
+    expected = moments_of_a_moved_review(db_url, pull_request, before, {reviews[-1], moved_to})
     assert logged_moments(db_url, JIRA) == {"fct_sprints": expected, "fct_developer_sprints": expected}
 
     build(as_of)
@@ -431,11 +449,7 @@ def test_a_tenant_logged_whole_compares_every_fact_and_logs_only_the_moved_ones(
         "   group by pull_request_id having count(*) >= 2)"
         " order by pull_request_id desc, submitted_at desc, id desc limit 1",
     )[0]
-    merge = (
-        "select merged_at, first_review_at from intermediate.int_pull_requests_unified"
-        " where tenant_id = %s and pull_request_id = %s"
-    )
-    merged_at, first_review_at = query(db_url, merge, JIRA, f"github:{pull_request}")[0]
+    before = merge_and_first_review(db_url, pull_request)
     build(as_of)  # every entry logged so far taken
     assert logged_moments(db_url, JIRA) == {} and logged_moments(db_url, AZURE) == {}
     moved_to = as_of - timedelta(hours=2)
@@ -445,9 +459,7 @@ def test_a_tenant_logged_whole_compares_every_fact_and_logs_only_the_moved_ones(
     try:
         run_dbt(["build", "--select", "int_pull_requests_unified", "--full-refresh", "--vars", variables])
         build_at("int_git_moments", as_of)
-        expected = {submitted_at, moved_to}
-        if query(db_url, merge, JIRA, f"github:{pull_request}")[0][1] != first_review_at and merged_at is not None:
-            expected.add(merged_at)
+        expected = moments_of_a_moved_review(db_url, pull_request, before, {submitted_at, moved_to})
         assert logged_moments(db_url, JIRA) == {"fct_sprints": expected, "fct_developer_sprints": expected}
         assert logged_moments(db_url, AZURE) == {}
     finally:
