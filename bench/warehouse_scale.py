@@ -466,10 +466,12 @@ def dbt_build(
     project: Path | None = None,
     label: str | None = None,
     dbname: str | None = None,
+    wrap: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One ``dbt build`` of the marts and their parents for every tenant; wall seconds, and the
     slowest nodes from run_results.json (kept as run_results_<label>.json in the home).
-    ``dbname``: build that database of the cluster (a copy) instead of the warehouse."""
+    ``dbname``: build that database of the cluster (a copy) instead of the warehouse; ``wrap``: a
+    command that runs ``dbt build`` (a profiler's, ending in ``--``)."""
     import psycopg
     from psycopg.conninfo import make_conninfo
 
@@ -490,6 +492,7 @@ def dbt_build(
     )
     enforced = enforced_tests(json.loads((target / "manifest.json").read_text()))
     command = [
+        *wrap,
         dbt,
         "build",
         "--project-dir",
