@@ -49,6 +49,7 @@ from warehouse_scale import (
     replay_days,
     table_checksums,
     tenant_slugs,
+    use_built_home,
     world_sandbox,
 )
 
@@ -70,10 +71,7 @@ def main() -> int:
     parser.add_argument("--results", default="day_ab.json")
     args = parser.parse_args()
     home = Path(args.home)
-    if not (home / "bench-loaded").exists() or not (home / "bench-port").exists():
-        raise SystemExit(f"{home} holds no world of warehouse_scale: run bench/warehouse_scale.py --home {home} first")
-    os.environ.update({"PULSE_HOME": str(home), "PULSE_DB_PORT": (home / "bench-port").read_text().strip()})
-    os.environ.pop("PULSE_DATABASE_URL", None)
+    use_built_home(home)
 
     from pulse.db import database_url
     from pulse.db.embedded import EmbeddedPostgres

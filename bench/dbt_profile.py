@@ -32,13 +32,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from warehouse_scale import build_as_of, dbt_build, record
+from warehouse_scale import build_as_of, days_loaded, dbt_build, record, use_built_home, world_day_of
 
 #: What dbt was doing, by a frame its stack holds ("function (file" as py-spy prints it). The
 #: first category one of whose frames a stack holds takes the sample: events and contexts first,
@@ -95,13 +94,10 @@ def main() -> int:
     parser.add_argument("--raw", type=Path, help="also keep py-spy's raw profile here (for a flame graph)")
     args = parser.parse_args()
     home = Path(args.home)
-    if not (home / "bench-loaded").exists() or not (home / "bench-port").exists():
-        raise SystemExit(f"{home} holds no world of warehouse_scale: run bench/warehouse_scale.py --home {home} first")
+    use_built_home(home)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         raise SystemExit("py-spy is not installed: uv pip install --python .venv/bin/python py-spy")
-    os.environ.update({"PULSE_HOME": str(home), "PULSE_DB_PORT": (home / "bench-port").read_text().strip()})
-    os.environ.pop("PULSE_DATABASE_URL", None)
 
     from pulse.db import database_url
     from pulse.db.embedded import EmbeddedPostgres
@@ -109,8 +105,7 @@ def main() -> int:
 
     settings = get_settings()
     cluster = EmbeddedPostgres(settings)
-    world_day = datetime.fromisoformat((home / "bench-day").read_text()).replace(tzinfo=UTC)
-    days = int((home / "bench-days").read_text()) if (home / "bench-days").exists() else 0
+    world_day, days = world_day_of(home), days_loaded(home)
     with tempfile.TemporaryDirectory(prefix="pulse-profile-") as folder:
         raw = Path(folder) / "build.raw"
         spy = [py_spy, "record", "--gil", "--rate", str(args.rate), "--format", "raw", "--output", str(raw), "--"]

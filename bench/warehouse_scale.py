@@ -402,6 +402,26 @@ def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {**middle, "runs_seconds": [run["seconds"] for run in runs]}
 
 
+def world_day_of(home: Path) -> datetime:
+    """The day this home's world was generated on (bench-day)."""
+    return datetime.fromisoformat((home / "bench-day").read_text()).replace(tzinfo=UTC)
+
+
+def days_loaded(home: Path) -> int:
+    """How many days runs on this home loaded after the world's history (bench-days)."""
+    days_file = home / "bench-days"
+    return int(days_file.read_text()) if days_file.exists() else 0
+
+
+def use_built_home(home: Path) -> None:
+    """Point Pulse at the home of an earlier run (``--home``, loaded and built), for the benchmarks
+    that work on its warehouse; exit with what to run when it holds no world."""
+    if not (home / "bench-loaded").exists() or not (home / "bench-port").exists():
+        raise SystemExit(f"{home} holds no world of warehouse_scale: run bench/warehouse_scale.py --home {home} first")
+    os.environ.update({"PULSE_HOME": str(home), "PULSE_DB_PORT": (home / "bench-port").read_text().strip()})
+    os.environ.pop("PULSE_DATABASE_URL", None)
+
+
 def world_sandbox(home: Path, *, activity_scale: float, work_scale: float, history_days: int) -> tuple[Any, datetime]:
     """The sandbox serving this home's world (not started), and the world's day. The day is
     fixed in the home (bench-day): the worlds are a function of it, so a --reuse run sees the
@@ -411,7 +431,7 @@ def world_sandbox(home: Path, *, activity_scale: float, work_scale: float, histo
     day_file = home / "bench-day"
     if not day_file.exists():
         day_file.write_text(datetime.now(UTC).date().isoformat())
-    world_day = datetime.fromisoformat(day_file.read_text()).replace(tzinfo=UTC)
+    world_day = world_day_of(home)
     sandbox = SandboxServer(
         seed=42,
         now=world_day,
@@ -429,8 +449,7 @@ def replay_days(home: Path, sandbox: Any) -> int:
     """Move the (started) sandbox on by the days earlier runs on this home did (bench-days; the
     worlds' advances are deterministic), so that it serves what the database already holds; their
     number."""
-    days_file = home / "bench-days"
-    days = int(days_file.read_text()) if days_file.exists() else 0
+    days = days_loaded(home)
     for _ in range(days):
         sandbox.advance(days=1, touches_per_tenant=TOUCHES)
     return days

@@ -354,8 +354,14 @@
     {%- for source_name, table in tables -%}
         {%- do columns.append((source_name, table, '_dlt_load_id')) -%}
     {%- endfor -%}
+    {#- each raw table's copies looked up once (a table indexed on its load id and item id is
+        named twice) -#}
+    {%- set schemas_of = {} -%}
     {%- for source_name, table, column in columns + item_ids -%}
-        {%- for schema, tenant in tenant_schemas(source_name, table) -%}
+        {%- if (source_name, table) not in schemas_of -%}
+            {%- do schemas_of.update({(source_name, table): tenant_schemas(source_name, table)}) -%}
+        {%- endif -%}
+        {%- for schema, tenant in schemas_of[(source_name, table)] -%}
             {%- do copies.append("('" ~ schema ~ "', '" ~ table ~ "', '" ~ column ~ "')") -%}
         {%- endfor -%}
     {%- endfor -%}

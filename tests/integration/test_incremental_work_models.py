@@ -29,6 +29,7 @@ from connectors.sandbox import SandboxServer
 from connectors.sandbox.tools import token_for
 from pulse import control
 from pulse.db import admin_engine
+from pulse.dbt import DBT_PROJECT_DIR
 from pulse.settings import Settings
 from tests.conftest import run_dbt
 from tests.incremental_builds import build_at, drop_index, index_definitions, query, tenant_rows
@@ -380,19 +381,21 @@ def test_each_raw_table_read_per_item_is_indexed_on_its_item_id(builds: Builds, 
             assert sorted(
                 index for index in index_definitions(db_url, f"{schema}.{table}") if not index.startswith("UNIQUE")
             ) == sorted([f"({column})", "(_dlt_load_id)"]), f"{schema}.{table}"
-    # the batch's predicate (and_source_item_in_batch: the column cast to its own type, which is
-    # no cast) can be answered by that index (a copy this small is cheaper to scan, so the
-    # planner is told not to, to show the predicate matches the index)
+    # The model's own batch read, as dbt compiles it for an incremental build (the raw column cast
+    # to its own type, which is no cast: and_source_item_in_batch), can be answered by that index
+    # for a batch of two items (a copy this small is cheaper to scan, so the planner is told not
+    # to, to show the predicate matches the index).
+    model = "stg_azure_boards__work_item_changes"
+    run_dbt(["compile", "--select", model])
+    compiled = (DBT_PROJECT_DIR / "target" / "compiled" / "pulse" / "models" / "staging" / "azure_boards"
+                / f"{model}.sql").read_text()  # fmt: skip
+    revisions = compiled.split("revisions as (", 1)[1].split("\n),\n", 1)[0]
+    assert "changed_source_items" in revisions, revisions  # compiled as an incremental build
     with psycopg.connect(db_url) as conn:
+        conn.execute(f"create temporary table changed_source_items__{model} (tenant_id text, work_item_id text)")
+        conn.execute(f"insert into changed_source_items__{model} values (%s, '1'), (%s, '2')", [AZURE, AZURE])
         conn.execute("set local enable_seqscan = off")
-        plan = "\n".join(
-            row[0]
-            for row in conn.execute(
-                f"explain select * from raw_azure_boards__{AZURE}.work_item_revisions "
-                "where (id::bigint) in "
-                "(select work_item_id::bigint from (values ('1'), ('2')) as batch (work_item_id))"
-            )
-        )
+        plan = "\n".join(row[0] for row in conn.execute(f"explain {revisions}"))
     assert "work_item_revisions_id" in plan, plan
 
 
