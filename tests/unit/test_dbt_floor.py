@@ -4,7 +4,6 @@ written project with dbt and comparing its graph with the one it was written fro
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -16,17 +15,12 @@ from typing import Any
 import pytest
 
 from pulse.dbt import DBT_PROJECT_DIR
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench_modules import import_bench_module
 
 
 @pytest.fixture(scope="module")
 def floor() -> ModuleType:
-    sys.path.insert(0, str(BENCH_DIR))
-    try:
-        return importlib.import_module("dbt_floor")
-    finally:
-        sys.path.remove(str(BENCH_DIR))
+    return import_bench_module("dbt_floor")
 
 
 def node(resource_type: str, name: str, parents: list[str] = (), materialized: str | None = None) -> dict[str, Any]:

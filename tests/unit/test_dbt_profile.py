@@ -3,14 +3,12 @@ raw profile written here, with the seconds each category must get worked out by 
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench_modules import import_bench_module
 
 #: py-spy's raw format: frames joined by ';' (each "function (file:line)"), a space, the samples.
 RAW = """\
@@ -30,11 +28,7 @@ Thread.run (threading.py:975);wait (threading.py:320) 4
 
 @pytest.fixture(scope="module")
 def profile() -> ModuleType:
-    sys.path.insert(0, str(BENCH_DIR))
-    try:
-        return importlib.import_module("dbt_profile")
-    finally:
-        sys.path.remove(str(BENCH_DIR))
+    return import_bench_module("dbt_profile")
 
 
 def test_samples_are_sorted_by_what_dbt_was_doing(profile: ModuleType, tmp_path: Path) -> None:
