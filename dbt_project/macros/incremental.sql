@@ -43,6 +43,7 @@
         incremental_strategy='append',
         pre_hook=hooks,
         rebuild_also=also,
+        item_key=key or [],
         indexes=item_index + [{'columns': ['tenant_id', 'source_loaded_at']}] + indexes
     ) }}
 {%- endmacro %}
@@ -94,6 +95,10 @@
     create unique index on {{ changed_items_relation() }} (tenant_id, work_item_uid);
     {% if also %}{{ context[also]() }};{% endif %}
     analyze {{ changed_items_relation() }};
+    {%- if config.get('sprint_inputs') %}
+    -- the rows about to be rebuilt, as the sprint marts read them (log_sprint_inputs)
+    {{ capture_sprint_inputs() }};
+    {%- endif %}
     -- A tenant whose raw data is gone (offboarded) keeps no rows.
     delete from {{ this }}
     where tenant_id in (

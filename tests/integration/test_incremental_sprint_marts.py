@@ -209,8 +209,9 @@ def test_people_are_derived_anew_only_for_a_tenant_loaded_since(builds: Builds, 
 
 
 def test_dmt_figures_follow_a_change_that_loads_nothing(builds: Builds, db_url: str) -> None:
-    # A project's coverage threshold (control.projects) changes DMT verdicts without a load: the
-    # marts recompute the figures of a tenant whose DMT assessments moved (inputs_version).
+    # A project's coverage threshold (control.projects) changes DMT verdicts without a load:
+    # fct_work_item_compliance rebuilds the items of that project and logs those whose verdict
+    # changed, and the marts rebuild those items' sprints.
     as_of = WORLD_DAY + timedelta(days=2)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
@@ -467,6 +468,170 @@ def test_a_tenant_logged_whole_compares_every_fact_and_logs_only_the_moved_ones(
             conn.execute(f"update {schema}.reviews set submitted_at = %s where id = %s", [submitted_at, review_id])
         run_dbt(["build", "--select", "int_pull_requests_unified", "--full-refresh", "--vars", variables])
         build(as_of)
+    assert_equal_to_a_rebuild(db_url, as_of)
+
+
+def load_jira_issue_again(db_url: str, issue_id: str, **columns: object) -> str:
+    """Load the Jira tenant's issue ``issue_id`` again: its raw row, with ``columns`` changed in
+    place, under a new completed load; the load's id."""
+    schema = f"raw_jira__{JIRA}"
+    assignments = "".join(f"{column} = %s, " for column in columns)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        load_id = new_load(conn, schema)
+        conn.execute(
+            f"update {schema}.issues set {assignments}_dlt_load_id = %s where id::text = %s",
+            [*columns.values(), load_id, issue_id],
+        )
+    return load_id
+
+
+def test_an_item_of_a_closed_sprint_loaded_again_rebuilds_that_sprint(builds: Builds, db_url: str) -> None:
+    # A Jira item of a closed sprint loaded again, unchanged: its scope rows carry the newer load
+    # (int_sprint_scope logs the sprint, though nothing the items' log reads changed), so the
+    # sprint is rebuilt with the newer source_loaded_at, as a rebuild has it.
+    as_of = WORLD_DAY + timedelta(days=2)
+    build(as_of)
+    item_id, sprint = query(
+        db_url,
+        "select split_part(scope.work_item_uid, ':', 2), scope.sprint_uid"
+        " from intermediate.int_sprint_scope as scope"
+        " inner join marts.fct_sprints as sprints"
+        "   on sprints.tenant_id = scope.tenant_id and sprints.sprint_uid = scope.sprint_uid"
+        " where scope.tenant_id = %s and sprints.window_end_at < %s"
+        # (every sprint of the item closed: none is rebuilt for its window)
+        "   and not exists (select from intermediate.int_sprint_scope as other"
+        "     inner join marts.fct_sprints as open on open.tenant_id = other.tenant_id"
+        "       and open.sprint_uid = other.sprint_uid and open.window_end_at >= %s"
+        "     where other.tenant_id = scope.tenant_id and other.work_item_uid = scope.work_item_uid)"
+        " order by scope.sprint_uid, scope.work_item_uid limit 1",
+        JIRA,
+        as_of - timedelta(days=3),
+        as_of - timedelta(days=3),
+    )[0]
+    load_id = load_jira_issue_again(db_url, item_id)
+    build(as_of)
+    loaded_at = query(
+        db_url,
+        "select source_loaded_at from marts.fct_sprints where tenant_id = %s and sprint_uid = %s",
+        JIRA,
+        sprint,
+    )[0][0]
+    assert loaded_at == datetime.fromtimestamp(float(load_id), UTC)
+    assert_equal_to_a_rebuild(db_url, as_of)
+
+
+def defects(db_url: str, tenant: str) -> dict[str, int]:
+    """fct_sprints' post-release defects of ``tenant``, per sprint."""
+    return dict(
+        query(db_url, "select sprint_uid, post_release_defects from marts.fct_sprints where tenant_id = %s", tenant)
+    )
+
+
+def test_a_bug_linked_to_another_story_moves_its_defect_to_that_story_s_sprint(builds: Builds, db_url: str) -> None:
+    # A Jira bug's "caused by" link moves from a story completed in one closed sprint to a story
+    # completed in another (its row loaded again). int_work_items_unified logs the bug and its
+    # story before and after, so both stories' sprints are rebuilt: the old one counts a defect
+    # fewer, the new one a defect more, and the marts equal a rebuild.
+    as_of = WORLD_DAY + timedelta(days=2)
+    build(as_of)
+    bug_id, old_sprint, new_story_id, new_sprint = query(
+        db_url,
+        "select split_part(bug.work_item_uid, ':', 2), old.sprint_uid,"
+        "   split_part(story.work_item_uid, ':', 2), new.sprint_uid"
+        " from intermediate.int_work_items_unified as bug"
+        " inner join intermediate.int_sprint_scope as old"
+        "   on old.tenant_id = bug.tenant_id and old.work_item_uid = bug.caused_by_uid and old.is_completed"
+        " inner join intermediate.int_sprint_scope as new"
+        "   on new.tenant_id = bug.tenant_id and new.is_completed and new.sprint_uid <> old.sprint_uid"
+        " inner join intermediate.int_work_items_unified as story"
+        "   on story.tenant_id = new.tenant_id and story.work_item_uid = new.work_item_uid"
+        "   and story.item_type = 'story'"
+        " inner join marts.fct_sprints as old_sprint"
+        "   on old_sprint.tenant_id = old.tenant_id and old_sprint.sprint_uid = old.sprint_uid"
+        " inner join marts.fct_sprints as new_sprint"
+        "   on new_sprint.tenant_id = new.tenant_id and new_sprint.sprint_uid = new.sprint_uid"
+        " where bug.tenant_id = %s and bug.item_type = 'bug'"
+        "   and old_sprint.window_end_at < %s and new_sprint.window_end_at < %s"
+        # (no other bug of the new story: its count moves by exactly one)
+        "   and not exists (select from intermediate.int_work_items_unified as other"
+        "     where other.tenant_id = story.tenant_id and other.caused_by_uid = story.work_item_uid)"
+        " order by bug.work_item_uid, new.sprint_uid, story.work_item_uid limit 1",
+        JIRA,
+        as_of - timedelta(days=3),
+        as_of - timedelta(days=3),
+    )[0]
+    before = defects(db_url, JIRA)
+    load_jira_issue_again(db_url, bug_id, caused_by_id=new_story_id)
+    build(as_of)
+    after = defects(db_url, JIRA)
+    assert (after[old_sprint], after[new_sprint]) == (before[old_sprint] - 1, before[new_sprint] + 1)
+    assert {sprint for sprint in after if after[sprint] != before[sprint]} == {old_sprint, new_sprint}
+    assert_equal_to_a_rebuild(db_url, as_of)
+
+
+def test_a_primary_project_moved_moves_the_person_s_membership(builds: Builds, db_url: str) -> None:
+    # A person whose primary project (int_people) moves becomes a member of the other project's
+    # sprints and leaves the old one's, though nothing of the scope changed: the mart compares
+    # the memberships it built with int_people's. (int_people is changed in place: it derives
+    # a tenant anew only after a load, so the builds keep the change until it is rebuilt.)
+    as_of = WORLD_DAY + timedelta(days=2)
+    build(as_of)
+    person, old_project, new_project = query(
+        db_url,
+        "select people.person_id, people.primary_project_key, other.project_key"
+        " from intermediate.int_people as people"
+        " inner join (select distinct tenant_id, project_key from marts.fct_sprints) as other"
+        "   on other.tenant_id = people.tenant_id and other.project_key <> people.primary_project_key"
+        " where people.tenant_id = %s"
+        "   and people.primary_project_key in (select project_key from marts.fct_sprints where tenant_id = %s)"
+        " order by people.person_id, other.project_key limit 1",
+        AZURE,
+        AZURE,
+    )[0]
+
+    def memberships() -> set[str]:
+        return {
+            project
+            for (project,) in query(
+                db_url,
+                "select distinct project_key from marts.fct_developer_sprints"
+                " where tenant_id = %s and person_id = %s and is_project_member",
+                AZURE,
+                person,
+            )
+        }
+
+    def sprints_of(project: str) -> int:
+        return int(
+            query(
+                db_url,
+                "select count(*) from marts.fct_sprints where tenant_id = %s and project_key = %s",
+                AZURE,
+                project,
+            )[0][0]
+        )
+
+    assert memberships() == {old_project}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "update intermediate.int_people set primary_project_key = %s where tenant_id = %s and person_id = %s",
+            [new_project, AZURE, person],
+        )
+    try:
+        build(as_of)
+        assert memberships() == {new_project}
+        member_rows = query(
+            db_url,
+            "select count(*) from marts.fct_developer_sprints"
+            " where tenant_id = %s and person_id = %s and is_project_member",
+            AZURE,
+            person,
+        )[0][0]
+        assert member_rows == sprints_of(new_project) > 0
+    finally:
+        run_dbt(["run", "--select", "int_people", "--vars", json.dumps({"as_of": as_of.isoformat(), "rebuild": True})])
+    build(as_of)
+    assert memberships() == {old_project}
     assert_equal_to_a_rebuild(db_url, as_of)
 
 

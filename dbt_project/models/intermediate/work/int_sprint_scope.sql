@@ -17,7 +17,8 @@
     * is_completed: in the sprint at the end, in a done status then, and not already done at
       the sprint's start. Points are the item's points at each moment (points_as_of).
     Built incrementally by changed work items (macros/incremental.sql); every item of a sprint
-    whose window moved (a running sprint's end is as_of) is rebuilt too.
+    whose window moved (a running sprint's end is as_of) is rebuilt too. Its post-hook logs, for
+    the sprint marts, the sprints of the rows that changed (macros/incremental_sprints.sql).
 
     Its relations are joined in the order written (membership: each item-sprint pair, then its
     sprint, then its item). The planner cannot estimate the CTEs' rows: at 50 tenants × 4 years
@@ -25,6 +26,12 @@
     of its tenant first (32M rows, by its estimate). The model took 410 s of the full build, and
     its select 20 s in this order (docs/scaling.md). -#}
 {{ per_work_item_table(also='sprint_scope_also', key=['sprint_uid'], joins_as_written=true) }}
+{#- what each sprint mart reads of a scope row: fct_sprints every column (its scope's count and
+    newest load too), fct_developer_sprints the completion and points -#}
+{{ logs_sprint_inputs({
+    'fct_sprints': {'sprint': 'input_row'},
+    'fct_developer_sprints': {'sprint': 'row(input_row.is_completed, input_row.points_at_end)'}
+}) }}
 
 with
 

@@ -10,8 +10,22 @@
       the same time count once) and added up, open periods up to as_of();
     * epic_uid: the parent if it is an epic, else the parent's parent if that is one.
     Built incrementally by changed work items (macros/incremental.sql); items still blocked and
-    the children of changed items are rebuilt too. -#}
+    the children of changed items are rebuilt too. Its post-hook logs, for the sprint marts,
+    the items whose type, story link, flow times or assignee changed, and a bug's story before
+    and after (macros/incremental_sprints.sql). -#}
 {{ per_work_item_table(also='unified_items_also', key=[]) }}
+{#- what each sprint mart reads of an item: of its completed items the type, story link and flow
+    times; the assignee of every item (fct_developer_sprints' members); a bug's story has its
+    defects -#}
+{{ logs_sprint_inputs({
+    'fct_sprints': {
+        'completed': 'row(input_row.item_type, input_row.caused_by_uid, input_row.cycle_time_days, input_row.lead_time_days)'
+    },
+    'fct_developer_sprints': {
+        'completed': 'row(input_row.item_type, input_row.caused_by_uid)',
+        'held': 'row(input_row.assignee_person_id)'
+    }
+}, linked=['caused_by_uid']) }}
 
 with
 

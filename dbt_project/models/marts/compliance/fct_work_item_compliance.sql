@@ -17,10 +17,16 @@
     the items loaded since, and those whose count of linked pull requests, project coverage
     threshold or exception validity (as_of passed its expiry) is now otherwise
     (compliance_also in macros/incremental_compliance.sql). It records the items it rebuilt
-    for fct_compliance_flags (post-hook). -#}
+    for fct_compliance_flags and, for the sprint marts, those whose verdict or coverage changed
+    (post-hooks). -#}
 {#- the sprint dashboard's open flags of a sprint (apps/streamlit/sprint_data.py) -#}
 {{ per_work_item_table(also='compliance_also', primary_key=true, indexes=[{'columns': ['tenant_id', 'sprint_uid']}]) }}
 {{ config(post_hook="{{ log_compliance_changes() }}") }}
+{#- what each sprint mart reads of an assessment (of the items a sprint completed) -#}
+{{ logs_sprint_inputs({
+    'fct_sprints': {'completed': 'row(input_row.is_dmt_compliant)'},
+    'fct_developer_sprints': {'completed': 'row(input_row.is_dmt_compliant, input_row.dmt_coverage_pct)'}
+}) }}
 with
 
 items as (

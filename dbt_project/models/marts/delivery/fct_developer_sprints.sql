@@ -21,16 +21,12 @@
     reviews from the start of the batch's earliest window on (per tenant): a pull request
     reviewed since is read with all its reviews. -#}
 -- depends_on: {{ ref('int_git_moments') }}
-{{ per_sprint_table(changed='fct_developer_sprints_changed', per_person=true) }}
+{{ per_sprint_table(changed='fct_developer_sprints_changed') }}
 
 with
 
 git_watermarks as (
     {{ git_watermarks() }}
-),
-
-inputs_versions as (
-    {{ inputs_versions() }}
 ),
 
 people_versions as (
@@ -344,8 +340,7 @@ select
     sprints.start_at,
     sprints.window_end_at,
     git_watermarks.loaded_at as git_loaded_at,
-    people_versions.people_version,
-    inputs_versions.inputs_version
+    people_versions.people_version
 from members
 inner join sprints
     on sprints.tenant_id = members.tenant_id and sprints.sprint_uid = members.sprint_uid
@@ -381,5 +376,3 @@ left join git_watermarks
     on git_watermarks.tenant_id = members.tenant_id
 left join people_versions
     on people_versions.tenant_id = members.tenant_id
-left join inputs_versions
-    on inputs_versions.tenant_id = members.tenant_id

@@ -34,10 +34,6 @@ git_watermarks as (
     {{ git_watermarks() }}
 ),
 
-inputs_versions as (
-    {{ inputs_versions() }}
-),
-
 sprints as (
     select
         tenant_id,
@@ -267,8 +263,7 @@ select
     round(reviews.mean_hours_to_first_review, 2)::numeric(12, 2) as mean_hours_to_first_review,
     round(100.0 * reviews.prs_reviewed / nullif(reviews.prs_merged, 0), 2)::numeric(5, 2) as share_reviewed,
     blocked.source_loaded_at,
-    git_watermarks.loaded_at as git_loaded_at,
-    inputs_versions.inputs_version
+    git_watermarks.loaded_at as git_loaded_at
 from sprints
 left join completion
     on completion.tenant_id = sprints.tenant_id and completion.sprint_uid = sprints.sprint_uid
@@ -282,5 +277,3 @@ left join reviews
     on reviews.tenant_id = sprints.tenant_id and reviews.sprint_uid = sprints.sprint_uid
 left join git_watermarks
     on git_watermarks.tenant_id = sprints.tenant_id
-left join inputs_versions
-    on inputs_versions.tenant_id = sprints.tenant_id
