@@ -21,17 +21,23 @@
         each sprint mart, what their rebuild changed (intermediate.sprint_input_changes; each
         keeps the rows of its batch before rebuilding them and compares them with the new
         ones, a fingerprint of the columns the marts read):
-          - int_sprint_scope: the sprint of every scope row that appeared, went or changed (its
-            stamp included: an item loaded again changes its sprints' source_loaded_at);
+          - int_sprint_scope: the sprint of every scope row that appeared, went or changed (for
+            fct_sprints its stamp too: an item loaded again changes its sprints'
+            source_loaded_at; for fct_developer_sprints its completion and points);
           - int_work_items_unified: an item whose type, assignee, cycle or lead time or story
             link changed, and a bug's story before and after (its defects);
+          - int_work_item_blocked_periods (fct_sprints): an item whose blocked periods changed
+            (a build of some models may rebuild them without the item's scope rows);
           - fct_work_item_compliance: an item whose DMT verdict or coverage changed, appeared
             or went (a verdict also changes with no load: a threshold, a pull-request link, an
             exception expiring at as_of);
-        a build in full of one of them logs its tenants whole. The mart takes its entries in its
-        own build's transaction (a failed build leaves them for the next) and rebuilds the
-        sprints logged, the sprints that hold (now) an item logged, and every sprint of a
-        tenant logged whole. What it reads is what changed, not the history;
+        each mart's fingerprint holds only what it reads. An item's type, story link, flow times
+        and verdict count in the sprints that completed it (completed_only), its assignee and
+        blocked time in every sprint holding it. A build in full of one of them logs its
+        tenants whole. The mart takes its entries in its own build's transaction (a failed
+        build leaves them for the next) and rebuilds the sprints logged, the sprints that hold
+        (now) an item logged, and every sprint of a tenant logged whole. What it reads is what
+        changed, not the history;
       * git facts changed since: int_git_moments keeps every git fact the marts count (a pull
         request's opening and merge, a review, a person's first review of it, a commit) at the
         moment it counts at, with a fingerprint of what decides how it counts. It is rebuilt per
@@ -137,7 +143,7 @@
         whose sprints (now) to rebuild: every sprint holding it, or (completed_only) those that
         completed it; a tenant whole (both null). Created once before any node runs: the models
         that write and take entries run in parallel. -#}
-    {%- if execute and flags.WHICH in ('build', 'run') -%}
+    {%- if execute and flags.WHICH in ('build', 'run', 'retry') -%}
     create schema if not exists {{ generate_schema_name('intermediate', none) }};
     create table if not exists {{ sprint_input_changes_relation() }} (
         consumer text not null,
@@ -151,7 +157,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro logs_sprint_inputs(fingerprints, linked=[]) -%}
+{% macro logs_sprint_inputs(fingerprints, linked=[], per_item=false) -%}
     {#- Config of a per-item model (macros/incremental.sql) the sprint marts read through the
         scope: its pre-hook keeps the rows it is about to rebuild (capture_sprint_inputs) and its
         post-hook logs what changed (log_sprint_inputs). `fingerprints`: per sprint mart, per
@@ -160,8 +166,11 @@
         `held` its item for every sprint holding it, `completed` its item for the sprints that
         completed it. A row that changed only in what a mart does not read logs nothing for it.
         `linked`: columns naming other work items whose completed sprints a change of the row
-        changes too (a bug's caused_by_uid: its story's defects), before and after. -#}
-    {{ config(post_hook="{{ log_sprint_inputs() }}", sprint_inputs={'fingerprints': fingerprints, 'linked': linked}) }}
+        changes too (a bug's caused_by_uid: its story's defects), before and after. `per_item`:
+        the model has several rows per item and no key; an item's rows are compared together. -#}
+    {{ config(post_hook="{{ log_sprint_inputs() }}", sprint_inputs={
+        'fingerprints': fingerprints, 'linked': linked, 'per_item': per_item
+    }) }}
 {%- endmacro %}
 
 {% macro previous_inputs_relation() -%}
@@ -171,7 +180,7 @@
 {% macro sprint_inputs_config() -%}
     {#- The model's logs_sprint_inputs config (when parsing, config.get gives no value). -#}
     {%- set inputs = config.get('sprint_inputs') -%}
-    {{- return(inputs if inputs is mapping else {'fingerprints': {}, 'linked': []}) -}}
+    {{- return(inputs if inputs is mapping else {'fingerprints': {}, 'linked': [], 'per_item': false}) -}}
 {%- endmacro %}
 
 {% macro sprint_input_fingerprints() -%}
@@ -186,16 +195,25 @@
 {%- endmacro %}
 
 {% macro sprint_input_rows() -%}
-    {#- The batch's rows of this model with their fingerprints and linked items. -#}
+    {#- The batch's rows of this model with their fingerprints and linked items; per item (its
+        rows' fingerprints together) for a model of several rows per item without a key. -#}
+    {%- set per_item = sprint_inputs_config().get('per_item') -%}
     select input_row.tenant_id, input_row.work_item_uid
         {%- for column in config.get('item_key') %}, input_row.{{ column }}{% endfor %}
         {%- for consumer, reach, expression, name in sprint_input_fingerprints() %},
+        {%- if per_item %}
+        md5(string_agg(md5(({{ expression }})::text), ',' order by md5(({{ expression }})::text))) as {{ name }}
+        {%- else %}
         md5(({{ expression }})::text) as {{ name }}
+        {%- endif %}
         {%- endfor %}
         {%- for column in sprint_inputs_config()['linked'] %}, input_row.{{ column }}{% endfor %}
     from {{ this }} as input_row
     inner join {{ changed_items_relation() }} as changed
         on changed.tenant_id = input_row.tenant_id and changed.work_item_uid = input_row.work_item_uid
+    {%- if per_item %}
+    group by input_row.tenant_id, input_row.work_item_uid
+    {%- endif %}
 {%- endmacro %}
 
 {% macro capture_sprint_inputs() -%}
@@ -207,7 +225,8 @@
 {% macro log_sprint_inputs() -%}
     {#- Post-hook of a model configured by logs_sprint_inputs: the rebuilt rows compared with
         the rows they replace (a row that appeared or went differs in every fingerprint), logged
-        by consumer and reach (see there). A build in full logs each tenant whole. -#}
+        by consumer and reach (see there). A build in full logs each tenant whole: every tenant
+        it built and every tenant with work items. -#}
     {%- set fingerprints = sprint_input_fingerprints() -%}
     {%- set linked = sprint_inputs_config()['linked'] -%}
     {%- set key = config.get('item_key') -%}
@@ -259,8 +278,13 @@
     {%- endfor %}
     {%- endfor %}
     {%- else %}
+    -- every tenant built, and every tenant with work items (one whose rows all went too)
     select consumers.consumer, tenants.tenant_id, null::text, null::text, false
-    from (select distinct tenant_id from {{ this }} {{ tenant_filter() }}) as tenants
+    from (
+        select tenant_id from {{ this }} {{ tenant_filter() }}
+        union
+        select tenant_id from {{ ref('int_work_items__unioned') }} {{ tenant_filter() }}
+    ) as tenants
     cross join (values {% for consumer in consumers %}('{{ consumer }}'){% if not loop.last %}, {% endif %}{% endfor %}) as consumers (consumer)
     {%- endif %}
 {%- endmacro %}

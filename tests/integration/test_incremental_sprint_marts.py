@@ -516,7 +516,69 @@ def test_an_item_of_a_closed_sprint_loaded_again_rebuilds_that_sprint(builds: Bu
         JIRA,
         sprint,
     )[0][0]
-    assert loaded_at == datetime.fromtimestamp(float(load_id), UTC)
+    # (the load's moment as staging reads a load id, to the microsecond PostgreSQL rounds to)
+    assert loaded_at == query(db_url, "select to_timestamp(%s::double precision)", load_id)[0][0]
+    assert_equal_to_a_rebuild(db_url, as_of)
+
+
+def test_blocked_periods_rebuilt_without_the_scope_rebuild_the_sprints_holding_the_item(
+    builds: Builds, db_url: str
+) -> None:
+    # fct_sprints counts the blocked time of its scope items. A build of some assets only (as a
+    # data engineer may run in Dagster) can rebuild an item's blocked periods without its scope
+    # rows: int_work_item_blocked_periods then logs the item, and the sprints holding it are
+    # rebuilt. Here the mart first reads spoiled periods of an item (none left), then the item is
+    # loaded again and only the periods and the mart are built: its sprint's blocked time is back.
+    as_of = WORLD_DAY + timedelta(days=2)
+    build(as_of)
+    item_uid, sprint, blocked_days = query(
+        db_url,
+        "select periods.work_item_uid, sprints.sprint_uid, sprints.blocked_days_total"
+        " from intermediate.int_work_item_blocked_periods as periods"
+        " inner join intermediate.int_sprint_scope as scope"
+        "   on scope.tenant_id = periods.tenant_id and scope.work_item_uid = periods.work_item_uid"
+        " inner join marts.fct_sprints as sprints"
+        "   on sprints.tenant_id = scope.tenant_id and sprints.sprint_uid = scope.sprint_uid"
+        " where periods.tenant_id = %s and sprints.window_end_at < %s"
+        "   and periods.blocked_from < sprints.window_end_at"
+        "   and coalesce(periods.blocked_until, %s) > sprints.start_at"
+        " order by sprints.sprint_uid, periods.work_item_uid limit 1",
+        JIRA,
+        as_of - timedelta(days=3),
+        as_of,
+    )[0]
+    variables = {"as_of": as_of.isoformat()}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "delete from intermediate.int_work_item_blocked_periods where tenant_id = %s and work_item_uid = %s",
+            [JIRA, item_uid],
+        )
+    run_dbt(["run", "--select", "fct_sprints", "--vars", json.dumps({**variables, "rebuild": True})])
+
+    def blocked() -> Any:
+        return query(
+            db_url,
+            "select blocked_days_total from marts.fct_sprints where tenant_id = %s and sprint_uid = %s",
+            JIRA,
+            sprint,
+        )[0][0]
+
+    assert blocked() < blocked_days
+    load_jira_issue_again(db_url, item_uid.split(":", 1)[1])
+    run_dbt(
+        [
+            "run",
+            "--select",
+            "+int_work_item_blocked_periods",
+            "fct_sprints",
+            "--exclude",
+            "int_sprint_scope",
+            "--vars",
+            json.dumps(variables),
+        ]
+    )
+    assert blocked() == blocked_days
+    build(as_of)
     assert_equal_to_a_rebuild(db_url, as_of)
 
 

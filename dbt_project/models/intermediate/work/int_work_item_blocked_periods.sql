@@ -1,8 +1,13 @@
 {#- One row per period a work item was blocked: a stint in a blocked status (Jira, ClickUp) or
     a stretch of Azure Boards' Blocked flag set to Yes. blocked_until is null while it still
     is. Periods of the two kinds may overlap; int_work_items_unified merges them before it
-    adds them up. Built incrementally by changed work items (macros/incremental.sql). -#}
+    adds them up. Built incrementally by changed work items (macros/incremental.sql). Its
+    post-hook logs, for fct_sprints, the items whose periods changed: the blocked time of every
+    sprint holding them (macros/incremental_sprints.sql). -#}
 {{ per_work_item_table() }}
+{{ logs_sprint_inputs({
+    'fct_sprints': {'held': 'row(input_row.blocked_from, input_row.blocked_until)'}
+}, per_item=true) }}
 
 with
 
