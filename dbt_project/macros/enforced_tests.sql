@@ -215,22 +215,27 @@
         staging, intermediate and marts folders in dbt_project.yml) reads the partition's tenant
         only, when a partition is built; a test of every tenant reads the relation itself, so
         that it can ask the catalog about the relation's constraints; else dbt's filtered
-        subquery. A test of a view that reads only new loads reads those (macros/tested_loads.sql). -#}
+        subquery. A test of a view that reads only new loads reads those (macros/tested_loads.sql).
+        A column_rules test's rows say which it has not read before (tested_row_is_new: every row,
+        unless it reads new loads; tests/generic/column_rules.sql). -#}
     {%- set test_node = graph.nodes.get(model.unique_id) if execute and model is mapping and model.unique_id is defined else none -%}
     {%- set view_node = tested_loads_view(test_node) if test_node else none -%}
     {%- set new_loads = tested_loads_rows(relation, test_node, view_node) if view_node else none -%}
     {%- if new_loads -%}
         {%- do return(new_loads) -%}
     {%- endif -%}
+    {%- set marked = test_node is not none and (test_node.get('test_metadata') or {}).get('name') == 'column_rules' -%}
     {%- set where = config.get('where', '') -%}
     {%- if where and (where | trim | lower) == 'true' and partition_tenant() is not none -%}
         {%- set where = "tenant_id = '" ~ partition_tenant() ~ "'" -%}
     {%- endif -%}
-    {%- if where and (where | trim | lower) != 'true' -%}
-        {%- set filtered -%}
-            (select * from {{ relation }} where {{ where }}) dbt_subquery
+    {%- set filtered = where and (where | trim | lower) != 'true' -%}
+    {%- if filtered or marked -%}
+        {%- set rows -%}
+            (select *{% if marked %}, true as tested_row_is_new{% endif %} from {{ relation }}
+            {%- if filtered %} where {{ where }}{% endif %}) dbt_subquery
         {%- endset -%}
-        {%- do return(filtered) -%}
+        {%- do return(rows) -%}
     {%- else -%}
         {%- do return(relation) -%}
     {%- endif -%}

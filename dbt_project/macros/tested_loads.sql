@@ -9,7 +9,9 @@
     changed record as a new row under a new load id. So a row that passed a not_null or
     accepted_values test passes it for ever, and those tests need only read the rows loaded
     since they last passed; a unique_per_tenant test reads every row holding a key that a new
-    row holds (a new row's duplicate may be old).
+    row holds (a new row's duplicate may be old). A column_rules test (one test for the view's
+    rules, tests/generic/column_rules.sql) reads both: the new rows, marked new, and the rows it
+    has read before that share a key of its unique columns with one of them.
 
     The state lives in the control plane (migration 0006): control.tested_loads, per test and
     tenant, the newest load the test has passed, and the version of the view and test it holds
@@ -26,12 +28,12 @@
 
 {% macro tested_loads_view(test_node) -%}
     {#- The graph node of the view a data test reads only new loads of (see above), else none:
-        a not_null, accepted_values or unique_per_tenant test of a view marked test_new_loads,
-        built from exactly one raw source. -#}
+        a column_rules, not_null, accepted_values or unique_per_tenant test of a view marked
+        test_new_loads, built from exactly one raw source. -#}
     {%- set found = none -%}
     {%- set metadata = test_node.get('test_metadata') or {} -%}
     {%- set model_node = graph.nodes.get(test_node.get('attached_node') or '') -%}
-    {%- if model_node and metadata.get('name') in ('not_null', 'accepted_values', 'unique_per_tenant')
+    {%- if model_node and metadata.get('name') in ('column_rules', 'not_null', 'accepted_values', 'unique_per_tenant')
         and model_node.config.materialized == 'view' and (model_node.config.meta or {}).get('test_new_loads') -%}
         {%- set parents = model_node.depends_on.nodes -%}
         {%- if parents | length == 1 and parents[0].startswith('source.') -%}
@@ -151,14 +153,16 @@
     {#- a tenant loaded first after the run began has no candidate: its rows are newer than any
         mark, so read in any case -#}
     {%- set unmarked = tenants | rejectattr(1) | list -%}
-    {%- set new_rows -%}
-        select loaded.*
-        from {{ relation }} as loaded
+    {%- set marked -%}
         left join (values
             {%- for row in marks %}
             ('{{ row[0] }}', '{{ row[1] }}'::timestamptz){% if not loop.last %},{% endif %}
             {%- endfor %}
         ) as tested (tenant_id, loaded_at)
+    {%- endset -%}
+    {%- set new_rows -%}
+        from {{ relation }} as loaded
+        {{ marked }}
             on tested.tenant_id = loaded.tenant_id
         where (tested.loaded_at is null or loaded.loaded_at > tested.loaded_at)
             {%- if tenant is not none %}
@@ -170,18 +174,44 @@
             and loaded.load_id >= '{{ marks | map(attribute=2) | min }}'
             {%- endif %}
     {%- endset -%}
-    {%- if test_node.test_metadata.name == 'unique_per_tenant' -%}
+    {%- set kind = test_node.test_metadata.name -%}
+    {%- if kind == 'unique_per_tenant' -%}
         {%- set column = test_node.test_metadata.kwargs.column_name -%}
         {%- set rows -%}
             (select every_row.* from {{ relation }} as every_row
             where ({% if tenant is not none %}every_row.tenant_id = '{{ tenant }}' and {% endif -%}
                 (every_row.tenant_id, every_row.{{ column }}) in (
-                    select new_row.tenant_id, new_row.{{ column }} from ({{ new_rows }}) as new_row
+                    select loaded.tenant_id, loaded.{{ column }} {{ new_rows }}
                 ))) dbt_subquery
+        {%- endset -%}
+    {%- elif kind == 'column_rules' -%}
+        {#- the new rows, and for the unique columns the rows read before that share a key with
+            one of them (tests/generic/column_rules.sql) -#}
+        {%- set unique_columns = test_node.test_metadata.kwargs.get('unique_per_tenant') or [] -%}
+        {%- set rows -%}
+            (select loaded.*, true as tested_row_is_new {{ new_rows }}
+            {%- if unique_columns %}
+            union all
+            select every_row.*, false
+            from {{ relation }} as every_row
+            {{ marked }}
+                on tested.tenant_id = every_row.tenant_id
+            where tested.loaded_at is not null and every_row.loaded_at <= tested.loaded_at
+                {%- if tenant is not none %}
+                and every_row.tenant_id = '{{ tenant }}'
+                {%- endif %}
+                and (
+                {%- for column in unique_columns %}
+                    (every_row.tenant_id, every_row.{{ column }}) in (
+                        select loaded.tenant_id, loaded.{{ column }} {{ new_rows }}
+                    ){% if not loop.last %} or{% endif %}
+                {%- endfor %}
+                )
+            {%- endif %}) dbt_subquery
         {%- endset -%}
     {%- else -%}
         {%- set rows -%}
-            ({{ new_rows }}) dbt_subquery
+            (select loaded.* {{ new_rows }}) dbt_subquery
         {%- endset -%}
     {%- endif -%}
     {{ return(rows) }}

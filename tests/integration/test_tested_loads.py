@@ -4,9 +4,11 @@
 Two tenants are loaded from a sandbox's agent platform by the real connector. Rows are then
 written into their raw runs tables by hand, as a faulty load would: a row carries the load id
 that says when it was loaded, so a row "loaded" before a test last passed is one the test has
-read, and a row after it one it has not. stg_agent_platform__runs is the view: its four tests
+read, and a row after it one it has not. stg_agent_platform__runs is the view: its column rules
 (unique_per_tenant and not_null of agent_run_id, not_null of tenant_id, accepted_values of
-status) are the ones that read only new loads.
+status) are one test, column_rules (dbt_project/tests/generic/column_rules.sql), which reads only
+new loads. The tests run with --store-failures, so each broken rule can be read back: its rule,
+column, number of rows and first example.
 """
 
 from __future__ import annotations
@@ -36,21 +38,28 @@ from tests.incremental_builds import query
 
 TENANTS = ("tl_one", "tl_two")
 VIEW = "stg_agent_platform__runs"
-STATUS_TEST = "accepted_values_stg_agent_platform__runs_status__queued__running__succeeded__failed__cancelled"
-UNIQUE_TEST = "unique_per_tenant_stg_agent_platform__runs_agent_run_id"
+RULES_TEST = "column_rules_stg_agent_platform__runs"
 
 
 def dbt_test(tenant: str | None = None) -> tuple[int, str]:
-    """`dbt test` of the view's data tests (optionally one tenant's partition): (exit code, output)."""
+    """`dbt test` of the view's data tests (optionally one tenant's partition), keeping the rows a
+    failing test returns: (exit code, output)."""
     env = {**os.environ, **dbt_env()}
     if tenant:
         env["PULSE_DBT_TENANT_ID"] = tenant
     done = subprocess.run(
         [str(Path(sys.executable).with_name("dbt")), "test", "--select", VIEW, "--exclude", "test_type:unit",
-         "--project-dir", str(DBT_PROJECT_DIR)],
+         "--store-failures", "--project-dir", str(DBT_PROJECT_DIR)],
         env=env, capture_output=True, text=True,
     )  # fmt: skip
     return done.returncode, done.stdout
+
+
+def broken_rules(db_url: str) -> set[tuple[str, str, int, str]]:
+    """The rules the last failing run of the column rules found broken: (rule, column, rows,
+    first example)."""
+    rows = query(db_url, f"select rule, column_name, failing_rows, example from dbt_test__audit.{RULES_TEST}")
+    return {(rule, column, int(count), example) for rule, column, count, example in rows}
 
 
 def marks(db_url: str) -> dict[tuple[str, str], datetime]:
@@ -81,9 +90,10 @@ def add_run(db_url: str, tenant: str, *, load_id: str, **values: Any) -> None:
         conn.execute(f"insert into raw_agent_platform__{tenant}.runs select * from added")
 
 
-def remove_runs(db_url: str, tenant: str, run_id: str) -> None:
+def remove_runs(db_url: str, tenant: str, run_id: str | None) -> None:
+    """Remove the tenant's raw runs of this id (of no id: None)."""
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f"delete from raw_agent_platform__{tenant}.runs where run_id = %s", (run_id,))
+        conn.execute(f"delete from raw_agent_platform__{tenant}.runs where run_id is not distinct from %s", (run_id,))
 
 
 def failing(output: str) -> set[str]:
@@ -110,6 +120,7 @@ def loaded(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         with psycopg.connect(db_url, autocommit=True) as conn:
             for tenant in TENANTS:
                 conn.execute(f"drop schema if exists raw_agent_platform__{tenant} cascade")
+            conn.execute(f"drop table if exists dbt_test__audit.{RULES_TEST}")
         run_dbt(["run", "--select", VIEW])
 
 
@@ -117,13 +128,8 @@ def test_a_passing_test_keeps_each_tenants_newest_load(loaded: None, db_url: str
     code, output = dbt_test()
     assert code == 0, output
     kept = marks(db_url)
-    # the four tests of the view, for both tenants, each at that tenant's newest raw load
-    assert {test for test, _ in kept} == {
-        UNIQUE_TEST,
-        "not_null_stg_agent_platform__runs_agent_run_id",
-        "not_null_stg_agent_platform__runs_tenant_id",
-        STATUS_TEST,
-    }
+    # the view's one test of its rules, for both tenants, each at that tenant's newest raw load
+    assert set(kept) == {(RULES_TEST, tenant) for tenant in TENANTS}
     for (_, tenant), at in kept.items():
         assert at == newest_load(db_url, tenant)
     # the invocation's candidates are gone
@@ -140,31 +146,42 @@ def test_a_bad_row_loaded_since_fails_and_holds_the_mark(loaded: None, db_url: s
     try:
         code, output = dbt_test()
         assert code == 0, output
-        # a bad row in a new load is read, and fails the test
+        # a bad row in a new load is read, and fails the test: one row, and which rule it broke
         add_run(db_url, "tl_one", load_id=f"{time.time():.6f}", run_id="tl-new-bad", status="exploded")
         code, output = dbt_test()
-        assert code == 1 and failing(output) == {STATUS_TEST}, output
-        after = marks(db_url)
-        # the failing test keeps its mark (it reads the same rows next time); the others moved on
-        assert after[(STATUS_TEST, "tl_one")] == before[(STATUS_TEST, "tl_one")]
-        assert after[(UNIQUE_TEST, "tl_one")] == newest_load(db_url, "tl_one") > before[(UNIQUE_TEST, "tl_one")]
+        assert code == 1 and failing(output) == {RULES_TEST}, output
+        assert "Got 1 result" in output, output
+        assert broken_rules(db_url) == {("accepted_values", "status", 1, "tl_one: exploded")}
+        # the failing test keeps its marks (it reads the same rows next time)
+        assert marks(db_url) == before
         # still failing while the row is there; passing once the load is mended
         assert dbt_test()[0] == 1
         remove_runs(db_url, "tl_one", "tl-new-bad")
         code, output = dbt_test()
         assert code == 0, output
-        assert marks(db_url)[(STATUS_TEST, "tl_one")] == newest_load(db_url, "tl_one")
-        # a changed view or test (another version) reads every row again: the old bad row is found
+        assert marks(db_url)[(RULES_TEST, "tl_one")] == newest_load(db_url, "tl_one")
+        # a changed view or test (another version) reads every row again: the old bad row is
+        # found, with a run without an id written since (a new row, so read in any case; dlt
+        # declares the key not null, which a faulty load would not have kept)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("alter table raw_agent_platform__tl_one.runs alter column run_id drop not null")
+        add_run(db_url, "tl_one", load_id=f"{time.time():.6f}", run_id=None)
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute(
                 "update control.tested_loads set version = 'before' where test_id like %s and tenant_id = 'tl_one'",
-                (f"%.{STATUS_TEST}.%",),
+                (f"%.{RULES_TEST}.%",),
             )
         code, output = dbt_test()
-        assert code == 1 and failing(output) == {STATUS_TEST}, output
+        assert code == 1 and failing(output) == {RULES_TEST}, output
+        assert "Got 2 results" in output, output
+        assert broken_rules(db_url) == {
+            ("accepted_values", "status", 1, "tl_one: exploded"),
+            ("not_null", "agent_run_id", 1, "tl_one"),
+        }
     finally:
         remove_runs(db_url, "tl_one", "tl-old-bad")
         remove_runs(db_url, "tl_one", "tl-new-bad")
+        remove_runs(db_url, "tl_one", None)
     assert dbt_test()[0] == 0
 
 
@@ -174,7 +191,9 @@ def test_a_new_row_repeating_an_old_key_fails_uniqueness(loaded: None, db_url: s
     add_run(db_url, "tl_two", load_id=f"{time.time():.6f}", run_id=old_run)
     try:
         code, output = dbt_test()
-        assert code == 1 and failing(output) == {UNIQUE_TEST}, output
+        assert code == 1 and failing(output) == {RULES_TEST}, output
+        # the new row and the old one it repeats (read by its key, not by its load)
+        assert broken_rules(db_url) == {("unique_per_tenant", "agent_run_id", 2, f"tl_two: agent_platform:{old_run}")}
         # the same key in the other tenant is no duplicate
         remove_runs(db_url, "tl_two", old_run)
         add_run(db_url, "tl_one", load_id=f"{time.time():.6f}", run_id=old_run)
@@ -192,15 +211,16 @@ def test_a_partition_run_reads_and_marks_its_tenant_only(loaded: None, db_url: s
     before = marks(db_url)
     add_run(db_url, "tl_two", load_id=f"{time.time():.6f}", run_id="tl-two-bad", status="exploded")
     try:
-        # tl_one's partition does not read tl_two's rows, and moves only tl_one's marks
+        # tl_one's partition does not read tl_two's rows, and moves only tl_one's mark
         add_run(db_url, "tl_one", load_id=f"{time.time():.6f}", run_id="tl-one-new")
         code, output = dbt_test("tl_one")
         assert code == 0, output
         after = marks(db_url)
-        assert after[(STATUS_TEST, "tl_one")] == newest_load(db_url, "tl_one") > before[(STATUS_TEST, "tl_one")]
-        assert all(after[(test, "tl_two")] == before[(test, "tl_two")] for test, _ in before)
+        assert after[(RULES_TEST, "tl_one")] == newest_load(db_url, "tl_one") > before[(RULES_TEST, "tl_one")]
+        assert after[(RULES_TEST, "tl_two")] == before[(RULES_TEST, "tl_two")]
         code, output = dbt_test("tl_two")
-        assert code == 1 and failing(output) == {STATUS_TEST}, output
+        assert code == 1 and failing(output) == {RULES_TEST}, output
+        assert broken_rules(db_url) == {("accepted_values", "status", 1, "tl_two: exploded")}
     finally:
         remove_runs(db_url, "tl_two", "tl-two-bad")
         remove_runs(db_url, "tl_one", "tl-one-new")
