@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,32 @@ def built(db_url: str) -> Iterator[None]:
 def catalog(db_url: str, sql: str) -> list[tuple[object, ...]]:
     with psycopg.connect(db_url) as conn:
         return conn.execute(sql, (MODEL,)).fetchall()
+
+
+def analyze_count(db_url: str) -> int:
+    """How many times the model's table was analyzed by hand (autovacuum's are counted apart)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("select pg_stat_clear_snapshot()")
+        (count,) = conn.execute(
+            "select analyze_count from pg_stat_user_tables where relid = %s::regclass", (MODEL,)
+        ).fetchone() or (0,)
+    return int(count)
+
+
+def test_a_model_rebuilt_whole_is_analyzed_at_once(built: None, db_url: str) -> None:
+    """The post-hook analyze_built_in_full() (macros/incremental.sql): a full refresh analyzes the
+    table it rebuilt (the table may be empty here: analyze_count says that it ran); an
+    incremental build does not analyze again."""
+    # a full refresh makes a new table (its counts start at 0)
+    run_dbt(["run", "--select", "stg_jira__work_items", "--full-refresh"])
+    # a backend reports its statistics as it exits, just after dbt's connection closes
+    deadline = time.monotonic() + 10
+    while analyze_count(db_url) == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert analyze_count(db_url) == 1
+    run_dbt(["run", "--select", "stg_jira__work_items"])
+    time.sleep(1)
+    assert analyze_count(db_url) == 1
 
 
 def test_each_tested_column_is_constrained(built: None, db_url: str) -> None:
