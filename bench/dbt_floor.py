@@ -152,7 +152,7 @@ def synthetic_project(nodes: list[Node], hooks: dict[str, int], folder: Path) ->
 def listed_build(env: dict[str, str], target: Path) -> tuple[list[Node], dict[str, int]]:
     """The nodes warehouse_scale's build runs (its selection and exclusions) and the project's
     hooks, from ``dbt ls`` and the manifest of this checkout's project."""
-    from pulse.enforced_tests import enforced_tests, exclusions
+    from pulse.enforced_tests import exclusions
 
     dbt = str(Path(sys.executable).with_name("dbt"))
     project = ["--project-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
@@ -174,7 +174,7 @@ def listed_build(env: dict[str, str], target: Path) -> tuple[list[Node], dict[st
             *(f"+{mart}" for mart in MARTS),
             "--exclude",
             "test_type:unit",
-            *exclusions(enforced_tests(manifest)),
+            *exclusions(manifest),
             "--output",
             "json",
             "--output-keys",

@@ -509,7 +509,8 @@ def dbt_build(
     subprocess.run(
         [dbt, "parse", "--project-dir", project_dir, "--target-path", str(target), "--quiet"], env=env, check=True
     )
-    enforced = enforced_tests(json.loads((target / "manifest.json").read_text()))
+    manifest = json.loads((target / "manifest.json").read_text())
+    enforced = enforced_tests(manifest)
     command = [
         *wrap,
         dbt,
@@ -522,7 +523,7 @@ def dbt_build(
         *selection,
         "--exclude",
         "test_type:unit",
-        *exclusions(enforced),
+        *exclusions(manifest),
         "--quiet",
     ]
     if full_refresh:

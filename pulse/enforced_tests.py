@@ -19,7 +19,7 @@ own work, 159 of them in a build of every mart, on every run, whatever the data
 (docs/scaling.md measures it).
 
 So the builds that Pulse runs (the Dagster steps, the warehouse benchmark) leave them out of
-``dbt build`` (:func:`exclusions`) and ask the catalog once for every one of them
+``dbt build`` (:func:`exclusions`, a few selectors) and ask the catalog once for every one of them
 (:func:`verify`): a test passes when its constraint is there, and fails, naming the missing
 constraint, when it is not. ``dbt build`` and ``dbt test`` run by hand still run them as tests.
 
@@ -169,9 +169,67 @@ def enforced_tests(manifest: Mapping[str, Any]) -> list[EnforcedTest]:
     return sorted(found, key=lambda test: test.unique_id)
 
 
-def exclusions(tests: Iterable[EnforcedTest]) -> list[str]:
-    """The selectors that leave these tests out of a ``dbt build``."""
-    return [test.selector for test in tests]
+def exclusions(manifest: Mapping[str, Any], tests: Iterable[EnforcedTest] | None = None) -> list[str]:
+    """Selectors that leave ``tests`` (default: every test a constraint stands for) out of a
+    ``dbt build``, and no test that a constraint does not stand for.
+
+    dbt searches every node of the project once per selector, twice per build (``dbt build``
+    selects with and without unit tests): 159 fully qualified names took it 0.40 s per selection
+    on one core before the first node ran (docs/scaling.md, "Fewer selectors"). So each test is
+    left out by the widest of these selectors that leaves out only tests a constraint stands for:
+
+    - ``test_name:<kind>``: every test of its kind;
+    - ``test_name:<kind>,config.materialized:<m>+1``: those of models of one materialization (a
+      test is a child of the model it reads);
+    - the same, of its severity (``config.severity:<s>``);
+    - its fully qualified name.
+
+    The selectors may leave out other enforced tests than ``tests`` too (a Dagster step's
+    selection holds no model of theirs, so it would not have run them). The sets are computed as
+    dbt selects (``tests/unit/test_dbt_steps.py`` checks them with dbt's own selector)."""
+    nodes = manifest["nodes"]
+    enforced = {test.unique_id for test in enforced_tests(manifest)}
+    wanted = sorted(enforced if tests is None else {test.unique_id for test in tests})
+    generic = {
+        uid: node for uid, node in nodes.items() if node["resource_type"] == "test" and node.get("test_metadata")
+    }
+    # test_name: also selects a unit test of that name (never one a constraint stands for)
+    unit_tests = {node["name"] for node in (manifest.get("unit_tests") or {}).values()}
+
+    def materialized(node: Mapping[str, Any]) -> set[str]:
+        parents = node.get("depends_on", {}).get("nodes", [])
+        return {str(nodes[p].get("config", {}).get("materialized")) for p in parents if p in nodes}
+
+    def severity(node: Mapping[str, Any]) -> str:
+        return str(node.get("config", {}).get("severity", "")).lower()
+
+    def members(kind: str, of: str | None = None, at: str | None = None) -> set[str]:
+        found = {
+            uid
+            for uid, node in generic.items()
+            if node["test_metadata"]["name"] == kind
+            and (of is None or of in materialized(node))
+            and (at is None or severity(node) == at)
+        }
+        return found | ({f"unit_test:{kind}"} if kind in unit_tests else set())
+
+    selectors: set[str] = set()
+    covered: set[str] = set()
+    for uid in wanted:
+        if uid in covered:
+            continue
+        node = nodes[uid]
+        kind = node["test_metadata"]["name"]
+        options = [(f"test_name:{kind}", members(kind))]
+        for of in sorted(materialized(node) & CONSTRAINED_MATERIALIZATIONS):
+            scope = f"test_name:{kind},config.materialized:{of}+1"
+            options.append((scope, members(kind, of)))
+            options.append((f"{scope},config.severity:{severity(node)}", members(kind, of, severity(node))))
+        options.append((".".join(node["fqn"]), {uid}))
+        selector, found = next((selector, found) for selector, found in options if found <= enforced)
+        selectors.add(selector)
+        covered |= found
+    return sorted(selectors)
 
 
 CATALOG_SQL = """

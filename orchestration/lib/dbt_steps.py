@@ -65,6 +65,8 @@ class DbtStep:
     """Tests on the step's models that also read a model of a later step; they run there."""
     enforced: tuple[EnforcedTest, ...] = ()
     """Tests of the step's models that a constraint stands for: verified from the catalog."""
+    enforced_selectors: tuple[str, ...] = ()
+    """dbt selectors that leave the enforced tests out of the step (pulse.enforced_tests.exclusions)."""
 
     @property
     def select(self) -> str:
@@ -72,7 +74,7 @@ class DbtStep:
 
     @property
     def exclude(self) -> str:
-        return " ".join((UNIT_TESTS, *self.deferred_tests, *exclusions(self.enforced)))
+        return " ".join((UNIT_TESTS, *self.deferred_tests, *self.enforced_selectors))
 
     def build_args(self) -> list[str]:
         """``dbt build`` of the step (dagster-dbt adds its ``--select``; the tenant partition is
@@ -138,6 +140,7 @@ def plan_dbt_steps(
             tuple(models[position]),
             tuple(deferred[position]),
             tuple(enforced[position]),
+            tuple(exclusions(manifest, enforced[position])),
         )
         for position, names in enumerate(order)
         if models[position]

@@ -36,6 +36,7 @@ def _test(
         "resource_type": "test",
         "fqn": ["pulse", "marts", name],
         "attached_node": f"model.pulse.{model}",
+        "depends_on": {"nodes": [f"model.pulse.{model}"]},
         "test_metadata": {"name": kind, "kwargs": kwargs},
         "config": {"severity": "ERROR", "warn_if": "!= 0", "error_if": "!= 0", **config},
     }
@@ -146,13 +147,50 @@ def test_each_kind_names_its_constraint_and_the_columns_a_unique_index_must_cove
     assert found["unique_dim_people_email"].constraint == "a unique index on marts.dim_people (email)"
 
 
-def test_exclusions_are_the_tests_selectors() -> None:
-    assert exclusions(enforced_tests(MANIFEST))[:3] == [
+def test_exclusions_name_each_test_unless_a_wider_selector_leaves_out_only_enforced_tests() -> None:
+    # a kind of which one test is not enforced is named test by test; the others by kind
+    assert exclusions(MANIFEST) == [
         "pulse.marts.accepted_values_fct_items_status",
-        "pulse.marts.holds_for_every_row_fct_items",
         "pulse.marts.not_null_fct_items_status",
+        "pulse.marts.unique_dim_people_email",
+        "test_name:holds_for_every_row",
+        "test_name:unique_combination",
+        "test_name:unique_per_tenant",
+        "test_name:values_between",
     ]
-    assert len(exclusions(enforced_tests(MANIFEST))) == 8
+    # a step's tests: the selectors of those only
+    [people] = [test for test in enforced_tests(MANIFEST) if test.name == "unique_per_tenant_dim_people_person_id"]
+    assert exclusions(MANIFEST, [people]) == ["test_name:unique_per_tenant"]
+
+
+def test_exclusions_narrow_a_kind_to_a_materialization_then_a_severity() -> None:
+    nodes = [
+        _model("fct_items", "incremental"),
+        _model("dim_people", "table"),
+        _model("stg_items", "view", "staging"),
+        _test("not_null_fct_items_a", "fct_items", "not_null", column="a"),
+        _test("not_null_fct_items_b", "fct_items", "not_null", column="b"),
+        _test("not_null_dim_people_c", "dim_people", "not_null", column="c"),
+        _test("not_null_stg_items_d", "stg_items", "not_null", column="d"),  # a view's: not enforced
+        _test("accepted_values_fct_items_e", "fct_items", "accepted_values", column="e"),
+        _test("accepted_values_fct_items_f", "fct_items", "accepted_values", column="f", severity="warn"),
+        _test("unique_fct_items_g", "fct_items", "unique", column="g"),
+    ]
+    manifest: dict[str, Any] = {"nodes": {node["unique_id"]: node for node in nodes}}
+    assert exclusions(manifest) == [
+        "test_name:accepted_values,config.materialized:incremental+1,config.severity:error",
+        "test_name:not_null,config.materialized:incremental+1",
+        "test_name:not_null,config.materialized:table+1",
+        "test_name:unique",
+    ]
+    # `test_name:unique` would also select a unit test named so: the test is then named itself
+    manifest["unit_tests"] = {"unit_test.pulse.fct_items.unique": {"name": "unique"}}
+    assert exclusions(manifest) == [
+        "pulse.marts.unique_fct_items_g",
+        "test_name:accepted_values,config.materialized:incremental+1,config.severity:error",
+        "test_name:not_null,config.materialized:incremental+1",
+        "test_name:not_null,config.materialized:table+1",
+    ]
 
 
 def test_a_verdict_says_what_is_missing_and_what_to_do() -> None:
