@@ -39,6 +39,7 @@ holds them (to re-time the builds after changing a model).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -499,7 +500,11 @@ def dbt_build(
     from pulse.enforced_tests import enforced_tests, exclusions, verify
 
     selection = [f"+{mart}" for mart in MARTS]
-    target = settings.home / "dbt-target"  # its own: another dbt run in the checkout cannot clobber it
+    # its own: another dbt run in the checkout cannot clobber it; and one per project, as dbt's
+    # partial parse would otherwise read one project's saved manifest for another's (day_ab.py)
+    target = settings.home / "dbt-target"
+    if project is not None and project.resolve() != DBT_PROJECT_DIR.resolve():
+        target = settings.home / f"dbt-target-{hashlib.md5(str(project.resolve()).encode()).hexdigest()[:8]}"
     env = {**os.environ, **dbt_env(settings, as_of=as_of)}
     if dbname:
         env["PULSE_DBT_DBNAME"] = dbname

@@ -30,13 +30,17 @@
         one would only cost every write); `indexes`: the model's other indexes;
         `joins_as_written`: the planner joins the model's relations in the order its SQL writes
         them (join_collapse_limit = 1, for the model's statements only: the hook's come first),
-        for a model whose row estimates of its CTEs are too far off to choose an order. -#}
+        for a model whose row estimates of its CTEs are too far off to choose an order; and, in
+        an incremental build, by hash: a batch's CTEs are estimated at a few rows (48 for
+        11,810), and a merge join on the tenant alone then compared every pair of rows of a
+        tenant (1.4M in int_sprint_scope's batch of 11,436; docs/scaling.md). -#}
     {%- set item_index = [] if primary_key else [
         {'columns': ['tenant_id', 'work_item_uid'] + (key or []), 'unique': key is not none}
     ] -%}
     {%- set hooks = ["{{ replace_changed_work_items() }}"] -%}
     {%- if joins_as_written -%}
         {%- do hooks.append("set local join_collapse_limit = 1") -%}
+        {%- do hooks.append("set local enable_mergejoin = {{ 'off' if is_incremental() else 'on' }}") -%}
     {%- endif -%}
     {{ config(
         materialized='incremental',

@@ -27,9 +27,10 @@ identities as (
         identity ->> 'displayName' as display_name,
         2 as rank
     from items
-    cross join lateral (
-        values (payload::jsonb -> 'fields' -> 'System.AssignedTo'), (payload::jsonb -> 'fields' -> 'System.CreatedBy')
-    ) as refs (identity)
+    -- each item's fields read out of its payload once: every -> on the stored column reads the
+    -- whole document again (the select took 1.50 s for the 99k items of 16 tenants, 1.33 s so)
+    cross join lateral (select payload::jsonb -> 'fields' as fields) as item
+    cross join lateral (values (item.fields -> 'System.AssignedTo'), (item.fields -> 'System.CreatedBy')) as refs (identity)
     where identity ->> 'id' is not null
 ),
 
