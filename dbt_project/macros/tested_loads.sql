@@ -99,9 +99,16 @@
 
 {% macro record_tested_loads(results) -%}
     {#- on-run-end: a passing new-loads test's candidate becomes its state; the invocation's
-        candidates (and any an interrupted run left) go. -#}
+        candidates (and any an interrupted run left) go, and so does the state of a test that is
+        no new-loads test of the project any more (removed, renamed, or its view unmarked). -#}
     {%- set passed = [] -%}
+    {%- set current = [] -%}
     {%- set ready = tested_loads_ready() -%}
+    {%- if ready -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'test' and tested_loads_view(node) -%}
+            {%- do current.append("'" ~ node.unique_id ~ "'") -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- if ready -%}
         {%- for result in results if result.node.resource_type == 'test' and result.status == 'pass' -%}
             {%- if tested_loads_view(graph.nodes[result.node.unique_id]) -%}
@@ -119,7 +126,9 @@
         set version = excluded.version, loaded_at = excluded.loaded_at, tested_at = excluded.tested_at;
     {%- endif %}
     delete from control.tested_load_candidates
-    where invocation_id = '{{ invocation_id }}' or captured_at < now() - interval '1 day'
+    where invocation_id = '{{ invocation_id }}' or captured_at < now() - interval '1 day';
+    delete from control.tested_loads
+    where test_id <> all(array[{{ current | join(', ') }}]::text[])
     {%- else -%}
     select 1
     {%- endif -%}

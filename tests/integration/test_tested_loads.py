@@ -125,8 +125,18 @@ def loaded(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
 
 
 def test_a_passing_test_keeps_each_tenants_newest_load(loaded: None, db_url: str) -> None:
+    # the state of a test the project no longer has (a test replaced by column_rules, say)
+    gone = "test.pulse.not_null_stg_agent_platform__runs_status.0123456789"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into control.tested_loads (test_id, tenant_id, version, loaded_at, tested_at)"
+            " values (%s, 'tl_one', 'v', now(), now())",
+            (gone,),
+        )
     code, output = dbt_test()
     assert code == 0, output
+    # ... goes at the end of the run; the project's own tests' states stay
+    assert query(db_url, "select count(*) from control.tested_loads where test_id = %s", gone)[0][0] == 0
     kept = marks(db_url)
     # the view's one test of its rules, for both tenants, each at that tenant's newest raw load
     assert set(kept) == {(RULES_TEST, tenant) for tenant in TENANTS}
