@@ -38,6 +38,7 @@
         'fct_agent_usage_daily': ('run_date', 'usage_date'),
         'fct_agent_team_ranks_monthly': ('run_month', 'usage_month'),
         'fct_agent_top_users_monthly': ('run_month', 'usage_month'),
+        'fct_agent_spend_monthly': ('run_month', 'spend_month'),
         'fct_account_health_daily': ('run_date', 'score_date'),
     }) }}
 {%- endmacro %}

@@ -83,6 +83,11 @@
     ) }}
 {%- endmacro %}
 
+{% macro no_item_lookups() -%}
+    {#- For a model staged per item that reads no lookup: no tenant has a lookups version. -#}
+    select null::text as tenant_id, null::text as lookups_version where false
+{%- endmacro %}
+
 {% macro clickup_item_loads() -%}
     {#- A task's own rows; when Pulse saw it join or leave a sprint list (its sprint); and, for a
         task linking to others, their rows (a bug's cause is read from the task it links to). -#}

@@ -286,6 +286,18 @@ SUITES: tuple[Suite, ...] = (
         ),
     ),
     Suite(
+        model="fct_agent_spend_monthly",
+        description="Spend per month and team: every row counts at least one run, and no cost is negative.",
+        key_columns=("spend_month", "team_id"),
+        # Warnings: fct_agent_runs' own (blocking) suite checks the runs it sums, and a blocking
+        # suite here would put fct_budget_utilization in a dbt build of its own.
+        expectations=(
+            NotNull(WARN, "spend_month"),
+            Between(WARN, "runs", minimum=1),
+            Between(WARN, "cost_usd", minimum=0),
+        ),
+    ),
+    Suite(
         model="fct_budget_utilization",
         description="Budget use: no negative spend or share; the projection never falls below what was spent.",
         key_columns=("budget_id", "period_start"),

@@ -290,4 +290,4 @@ def test_the_reader_role_sees_only_the_declared_tenant(settings: Settings, built
 
 def test_the_marts_unit_tests_pass(settings: Settings, built: dict[str, int]) -> None:
     output = run_dbt(["test", "--select", "marts.agents,test_type:unit"])
-    assert output.count(" PASS fct_") == 5 and "ERROR=0" in output, output[-2000:]
+    assert output.count(" PASS fct_") == 7 and "ERROR=0" in output, output[-2000:]

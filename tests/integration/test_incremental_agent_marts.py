@@ -40,6 +40,7 @@ MODELS = {
     "fct_agent_usage_daily": "marts",
     "fct_agent_team_ranks_monthly": "marts",
     "fct_agent_top_users_monthly": "marts",
+    "fct_agent_spend_monthly": "marts",
     "fct_budget_utilization": "marts",
 }
 #: The models built per changed run or group (fct_budget_utilization is rebuilt whole).
@@ -55,10 +56,25 @@ class Builds:
     before: dict[str, set[tuple[Any, ...]]]
     incremental: dict[str, set[tuple[Any, ...]]]
     rebuilt: dict[str, set[tuple[Any, ...]]]
+    #: fct_agent_spend_monthly's (tenant, month) groups the incremental build wrote, and those
+    #: with a run it rebuilt in fct_agent_runs
+    spend_months_written: set[tuple[Any, ...]]
+    spend_months_of_rebuilt_runs: set[tuple[Any, ...]]
 
 
 def rows_of(db_url: str, model: str) -> set[tuple[Any, ...]]:
     return tenant_rows(db_url, f"{MODELS[model]}.{model}", TENANTS)
+
+
+def spend_row_versions(db_url: str) -> set[tuple[Any, ...]]:
+    """(tenant, month, the row's version: xmin and team) of fct_agent_spend_monthly's rows."""
+    rows = query(
+        db_url,
+        "select tenant_id, spend_month, xmin::text || ':' || coalesce(team_id::text, '-') "
+        "from marts.fct_agent_spend_monthly where tenant_id = any(%s)",
+        list(TENANTS),
+    )
+    return {tuple(row) for row in rows}
 
 
 def build(as_of: datetime, **extra: object) -> None:
@@ -172,11 +188,23 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         }
 
         as_of = WORLD_DAY + timedelta(days=2)
+        written_before = spend_row_versions(db_url)
         build(as_of)
         incremental = {model: rows_of(db_url, model) for model in MODELS}
+        written = {(tenant, month) for tenant, month, version in spend_row_versions(db_url) - written_before}
+        of_rebuilt_runs = {
+            (tenant, month)
+            for tenant in TENANTS
+            for (month,) in query(
+                db_url,
+                "select distinct run_month from marts.fct_agent_runs where tenant_id = %s and source_loaded_at > %s",
+                tenant,
+                first_watermark[tenant],
+            )
+        }
         build(as_of, rebuild=True)
         rebuilt = {model: rows_of(db_url, model) for model in MODELS}
-        yield Builds(first_watermark, reloaded, runs, before, incremental, rebuilt)
+        yield Builds(first_watermark, reloaded, runs, before, incremental, rebuilt, written, of_rebuilt_runs)
     finally:
         pool.close()
         server.stop()
@@ -208,8 +236,17 @@ def test_only_the_reloaded_runs_got_a_newer_watermark(builds: Builds, db_url: st
             assert newer == builds.reloaded[tenant], (model, tenant)
 
 
+def test_the_monthly_spend_rewrote_only_the_months_of_rebuilt_runs(builds: Builds) -> None:
+    # A month's sum moves with any of its runs, so the rows are few and most of them change:
+    # what matters is that the months without a rebuilt run were left as they were.
+    assert builds.spend_months_of_rebuilt_runs, "no run was rebuilt"
+    assert builds.spend_months_written == builds.spend_months_of_rebuilt_runs
+    months = {(row[0], row[1]) for row in builds.incremental["fct_agent_spend_monthly"]}
+    assert months - builds.spend_months_written, "every month had a rebuilt run: the test shows nothing"
+
+
 def test_the_incremental_build_changed_few_rows(builds: Builds) -> None:
-    for model in INCREMENTAL:
+    for model in (model for model in INCREMENTAL if model != "fct_agent_spend_monthly"):
         changed = len(builds.incremental[model] - builds.before[model])
         assert changed < len(builds.incremental[model]) / 4, (model, changed)
     # every reloaded run is a changed row of fct_agent_runs (its status, end or cost moved)

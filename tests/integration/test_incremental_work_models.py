@@ -38,9 +38,12 @@ WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 JIRA, CLICKUP, AZURE = "inc_a", "inc_b", "inc_f"
 TENANTS = (JIRA, CLICKUP, AZURE)
 STAGED = ("stg_jira__work_item_changes", "stg_clickup__work_item_changes", "stg_azure_boards__work_item_changes")
-MODELS = (*STAGED, "int_work_item_changes__unioned", "int_work_item_status_history", "int_sprint_scope",
-          "int_work_item_blocked_periods", "int_work_items_unified", "fct_work_item_compliance")  # fmt: skip
-SELECTION = "+int_work_items_unified +int_sprint_scope +fct_compliance_flags"
+#: staged per Azure Boards item too (what stg_azure_boards__users reads of the items)
+AZURE_IDENTITIES = "stg_azure_boards__work_item_identities"
+MODELS = (*STAGED, AZURE_IDENTITIES, "int_work_item_changes__unioned", "int_work_item_status_history",
+          "int_sprint_scope", "int_work_item_blocked_periods", "int_work_items_unified",
+          "fct_work_item_compliance")  # fmt: skip
+SELECTION = "+int_work_items_unified +int_sprint_scope +fct_compliance_flags +stg_azure_boards__users"
 #: fct_compliance_flags' flag of each failed rule of fct_work_item_compliance
 RULE_FLAGS = {
     "pr_link": "missing_pr_link", "unit_testing": "unit_testing_not_done", "ac_quality": "ac_quality",
@@ -67,7 +70,7 @@ class Builds:
 
 
 def schema_of(model: str) -> str:
-    return "staging" if model in STAGED else "marts" if model.startswith("fct_") else "intermediate"
+    return "staging" if model.startswith("stg_") else "marts" if model.startswith("fct_") else "intermediate"
 
 
 def rows_of(db_url: str, model: str) -> set[tuple[Any, ...]]:
@@ -407,5 +410,6 @@ def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, settings
         left = query(db_url, f"select tenant_id, count(*) from {schema_of(model)}.{model} where tenant_id = any(%s) "
                              "group by tenant_id order by tenant_id", list(TENANTS))  # fmt: skip
         # a tool's staging table holds its own tenant only
-        kept = {JIRA, AZURE} & ({dict(zip(STAGED, TENANTS, strict=True))[model]} if model in STAGED else set(TENANTS))
+        tool_tenant = {**dict(zip(STAGED, TENANTS, strict=True)), AZURE_IDENTITIES: AZURE}
+        kept = {JIRA, AZURE} & ({tool_tenant[model]} if model in tool_tenant else set(TENANTS))
         assert set(dict(left)) == kept, model

@@ -3,11 +3,14 @@
     the calendar every usage mart and budget of the tenant follows.
     Built incrementally by changed runs (macros/incremental_runs.sql): the runs int_agent_runs
     rebuilt since, and those whose team or local day control now gives otherwise; it records
-    the days and months those runs left and entered for the usage aggregates. -#}
+    the days and months those runs left and entered for the usage aggregates. Indexed by day
+    too: the budgets read their current month and last week of runs by it, and the health mart
+    its days since a tenant's reads_from. -#}
 {{ per_agent_run_table(
     loaded='fct_agent_runs_loaded', also='fct_agent_runs_also', logs_changes=true,
     versions='fct_agent_runs_versions', primary_key=true, watermarks='fct_agent_runs_watermarks'
 ) }}
+{{ config(post_hook="{{ ensure_indexes() }}", ensured_indexes=[{'columns': ['tenant_id', 'run_date']}]) }}
 
 with
 

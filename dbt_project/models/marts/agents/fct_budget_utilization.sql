@@ -10,8 +10,11 @@
 --
 -- Rebuilt whole per tenant partition on every build, not incrementally: every row carries
 -- measured_at (= as_of) and past months today's budget amount, so an exact incremental build
--- would rewrite every row anyway; the table is small (budgets × months), and its cost is
--- reading fct_agent_runs once, summed per team and month.
+-- would rewrite every row anyway; the table is small (budgets × months). What it reads is
+-- small too: the past months' spend from fct_agent_spend_monthly (built by month), and the
+-- runs of the current month and the last 7 days from fct_agent_runs, by its (tenant_id,
+-- run_date) index. A past month (before the current one in the tenant's time zone) ended
+-- before as_of, so all its runs count; the current month's are read one by one, up to as_of.
 
 with
 
@@ -29,25 +32,42 @@ budgets as (
     {{ tenant_filter('budgets') }}
 ),
 
-runs as (
-    select tenant_id, team_id, run_month, coalesce(started_at, updated_at) as active_at, cost_usd
-    from {{ ref('fct_agent_runs') }}
-    where coalesce(started_at, updated_at) <= {{ as_of() }}
-    {{ and_tenant() }}
-),
-
 now_local as (
     select
         tenants.tenant_id,
         tenants.timezone,
-        date_trunc('month', {{ as_of() }} at time zone tenants.timezone)::date as current_month
+        date_trunc('month', {{ as_of() }} at time zone tenants.timezone)::date as current_month,
+        -- the first local day a run of the current month or the last 7 × 24 h can be on
+        least(
+            date_trunc('month', {{ as_of() }} at time zone tenants.timezone)::date,
+            (({{ as_of() }} - interval '7 days') at time zone tenants.timezone)::date
+        ) as recent_from
     from tenants
+),
+
+-- the runs of the current month and the last 7 days, up to as_of (read by day)
+recent_runs as (
+    select runs.tenant_id, runs.team_id, runs.run_month, coalesce(runs.started_at, runs.updated_at) as active_at, runs.cost_usd
+    from {{ ref('fct_agent_runs') }} as runs
+    inner join now_local
+        on now_local.tenant_id = runs.tenant_id
+    where runs.run_date >= now_local.recent_from
+        and coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
+        {{ and_tenant('runs') }}
+),
+
+past_spend as (
+    select spend.tenant_id, spend.team_id, spend.spend_month as run_month, spend.cost_usd
+    from {{ ref('fct_agent_spend_monthly') }} as spend
+    inner join now_local
+        on now_local.tenant_id = spend.tenant_id
+    where spend.spend_month < now_local.current_month {{ and_tenant('spend') }}
 ),
 
 months as (
     select tenant_id, current_month as period_start from now_local
     union
-    select distinct tenant_id, run_month from runs where run_month is not null
+    select distinct tenant_id, run_month from past_spend
 ),
 
 periods as (
@@ -70,18 +90,21 @@ periods as (
         and months.period_start <= now_local.current_month
 ),
 
--- Runs summed per team first (numeric sums are exact, so a sum of team sums is the sum of
+-- Spend summed per team first (numeric sums are exact, so a sum of team sums is the sum of
 -- the runs): each budget period then adds up a handful of rows instead of every run.
 monthly_spend as (
-    select tenant_id, team_id, run_month, sum(cost_usd) as cost_usd
-    from runs
-    where run_month is not null
-    group by tenant_id, team_id, run_month
+    select tenant_id, team_id, run_month, cost_usd from past_spend
+    union all
+    select recent_runs.tenant_id, recent_runs.team_id, recent_runs.run_month, sum(recent_runs.cost_usd)
+    from recent_runs
+    inner join now_local
+        on now_local.tenant_id = recent_runs.tenant_id and now_local.current_month = recent_runs.run_month
+    group by recent_runs.tenant_id, recent_runs.team_id, recent_runs.run_month
 ),
 
 trailing_spend as (
     select tenant_id, team_id, sum(cost_usd) as cost_usd
-    from runs
+    from recent_runs
     where active_at > {{ as_of() }} - interval '7 days'
     group by tenant_id, team_id
 ),
