@@ -92,19 +92,38 @@ tenants as (
 ),
 
 -- Each tenant's agent runs started up to as_of(): the first day with a run, with a person.
+-- Found by fct_agent_runs' (tenant_id, run_date) index, from each tenant's first day on, not
+-- by a pass over every run.
 first_runs as (
     select
-        runs.tenant_id,
-        min(runs.run_date) as first_run_date,
-        min(runs.run_date) filter (where runs.user_email is not null) as first_user_date
-    from {{ ref('fct_agent_runs') }} as runs
-    where runs.run_date is not null
-        and coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
-        {{ and_tenant('runs') }}
-    group by runs.tenant_id
+        tenants.tenant_id,
+        first_run.run_date as first_run_date,
+        first_user.run_date as first_user_date
+    from tenants
+    left join lateral (
+        select runs.run_date
+        from {{ ref('fct_agent_runs') }} as runs
+        where runs.tenant_id = tenants.tenant_id
+            and runs.run_date is not null
+            and coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
+        order by runs.run_date
+        limit 1
+    ) as first_run on true
+    left join lateral (
+        select runs.run_date
+        from {{ ref('fct_agent_runs') }} as runs
+        where runs.tenant_id = tenants.tenant_id
+            and runs.run_date is not null
+            and runs.user_email is not null
+            and coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
+        order by runs.run_date
+        limit 1
+    ) as first_user on true
 ),
 
--- Each person's agent runs per day (tenant time zone), started up to as_of(), from reads_from.
+-- Each person's agent runs per day (tenant time zone), started up to as_of(), from reads_from:
+-- in an incremental build, each tenant's days from reads_from, by the (tenant_id, run_date)
+-- index (the tenants are few and their estimate is no guide, so the lateral join says so).
 person_days as (
     select
         runs.tenant_id,
@@ -114,6 +133,19 @@ person_days as (
         count(*) filter (where runs.is_finished) as finished_runs,
         count(*) filter (where runs.is_succeeded) as succeeded_runs,
         coalesce(sum(runs.cost_usd), 0) as cost_usd
+    {%- if is_incremental() %}
+    from tenants
+    cross join lateral (
+        select
+            runs.tenant_id, runs.run_date, runs.user_email, runs.is_finished, runs.is_succeeded,
+            runs.cost_usd, runs.started_at, runs.updated_at
+        from {{ ref('fct_agent_runs') }} as runs
+        where runs.tenant_id = tenants.tenant_id
+            and runs.run_date >= coalesce(tenants.reads_from, '-infinity'::date)
+        offset 0
+    ) as runs
+    where coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
+    {%- else %}
     from {{ ref('fct_agent_runs') }} as runs
     inner join tenants
         on runs.tenant_id = tenants.tenant_id
@@ -121,6 +153,7 @@ person_days as (
         and coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
         and (tenants.reads_from is null or runs.run_date >= tenants.reads_from)
         {{ and_tenant('runs') }}
+    {%- endif %}
     group by runs.tenant_id, runs.run_date, runs.user_email
 ),
 

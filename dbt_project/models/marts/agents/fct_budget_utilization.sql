@@ -45,15 +45,21 @@ now_local as (
     from tenants
 ),
 
--- the runs of the current month and the last 7 days, up to as_of (read by day)
+-- the runs of the current month and the last 7 days, up to as_of: each tenant's read from its
+-- recent_from on by the (tenant_id, run_date) index (a lateral join: joined by hash, the planner
+-- read every run, 0.34 s of the select's 0.40 at 50 tenants × 2 years)
 recent_runs as (
-    select runs.tenant_id, runs.team_id, runs.run_month, coalesce(runs.started_at, runs.updated_at) as active_at, runs.cost_usd
-    from {{ ref('fct_agent_runs') }} as runs
-    inner join now_local
-        on now_local.tenant_id = runs.tenant_id
-    where runs.run_date >= now_local.recent_from
-        and coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
-        {{ and_tenant('runs') }}
+    select runs.tenant_id, runs.team_id, runs.run_month, runs.active_at, runs.cost_usd
+    from now_local
+    cross join lateral (
+        select
+            runs.tenant_id, runs.team_id, runs.run_month, coalesce(runs.started_at, runs.updated_at) as active_at,
+            runs.cost_usd
+        from {{ ref('fct_agent_runs') }} as runs
+        where runs.tenant_id = now_local.tenant_id and runs.run_date >= now_local.recent_from
+        offset 0
+    ) as runs
+    where runs.active_at <= {{ as_of() }}
 ),
 
 past_spend as (
