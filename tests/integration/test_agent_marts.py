@@ -83,7 +83,7 @@ def _cleanup(conn: sa.Connection) -> None:
     for table in ("fct_agent_runs", "fct_agent_usage_daily", "fct_agent_team_ranks_monthly"):
         if conn.execute(sa.text(f"select to_regclass('marts.{table}')")).scalar() is not None:
             conn.execute(sa.text(f"delete from marts.{table} where tenant_id = any(:t)"), tenants)
-    for table in ("fct_agent_top_users_monthly", "fct_budget_utilization"):
+    for table in ("fct_agent_top_users_monthly", "fct_agent_spend_monthly", "fct_budget_utilization"):
         if conn.execute(sa.text(f"select to_regclass('marts.{table}')")).scalar() is not None:
             conn.execute(sa.text(f"delete from marts.{table} where tenant_id = any(:t)"), tenants)
     if conn.execute(sa.text("select to_regclass('intermediate.int_agent_runs')")).scalar() is not None:
@@ -269,22 +269,38 @@ def test_budget_utilization_month_to_date_and_projection(settings: Settings, bui
     assert rows[(built["platform"], october)]["projected_spend_usd"] == Decimal("2.000000")  # the month is over
 
 
+def test_monthly_spend_per_team_in_the_tenant_zone(settings: Settings, built: dict[str, int]) -> None:
+    rows = _rows(
+        settings,
+        "select spend.spend_month, teams.slug, spend.runs, spend.cost_usd from marts.fct_agent_spend_monthly as spend "
+        "left join control.teams as teams on teams.team_id = spend.team_id where spend.tenant_id = :t",
+    )
+    # late-oct is 23:30 on 31 October in New York; platform's November: 4.71 + 1.00 + 0.71 + 1.00
+    # + 0.29 = 7.71 over 5 runs; the web team's: c2 3.00 and the running c1 (0) over 2.
+    assert {(row["spend_month"], row["slug"]): (row["runs"], row["cost_usd"]) for row in rows} == {
+        (date(2026, 10, 1), "platform"): (1, Decimal("2.000000")),
+        (date(2026, 11, 1), "platform"): (5, Decimal("7.710000")),
+        (date(2026, 11, 1), "web"): (2, Decimal("3.000000")),
+    }
+
+
 def test_the_reader_role_sees_only_the_declared_tenant(settings: Settings, built: dict[str, int]) -> None:
     engine = sa.create_engine(sqlalchemy_url(reader_url(settings)), poolclass=sa.NullPool)
     count = sa.text(
         "select (select count(*) from marts.fct_agent_runs where tenant_id = any(:both)), "
         "(select count(*) from marts.fct_budget_utilization where tenant_id = any(:both)), "
-        "(select count(*) from marts.fct_agent_usage_daily where tenant_id = any(:both))"
+        "(select count(*) from marts.fct_agent_usage_daily where tenant_id = any(:both)), "
+        "(select count(*) from marts.fct_agent_spend_monthly where tenant_id = any(:both))"
     )
     both = {"both": [TENANT, OTHER]}
     with engine.begin() as conn:
-        assert conn.execute(count, both).one() == (0, 0, 0)  # nothing declared, nothing visible
+        assert conn.execute(count, both).one() == (0, 0, 0, 0)  # nothing declared, nothing visible
     with engine.begin() as conn:
         conn.execute(sa.text("select set_config('pulse.tenant_ids', :t, true)"), {"t": OTHER})
-        assert conn.execute(count, both).one() == (1, 0, 1)
+        assert conn.execute(count, both).one() == (1, 0, 1, 1)
     with engine.begin() as conn:
         conn.execute(sa.text("select set_config('pulse.tenant_ids', :t, true)"), {"t": TENANT})
-        assert conn.execute(count, both).one() == (len(RUNS), 4, 6)
+        assert conn.execute(count, both).one() == (len(RUNS), 4, 6, 3)
     engine.dispose()
 
 
