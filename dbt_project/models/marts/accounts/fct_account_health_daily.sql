@@ -135,15 +135,12 @@ person_days as (
         coalesce(sum(runs.cost_usd), 0) as cost_usd
     {%- if is_incremental() %}
     from tenants
-    cross join lateral (
-        select
-            runs.tenant_id, runs.run_date, runs.user_email, runs.is_finished, runs.is_succeeded,
-            runs.cost_usd, runs.started_at, runs.updated_at
-        from {{ ref('fct_agent_runs') }} as runs
-        where runs.tenant_id = tenants.tenant_id
-            and runs.run_date >= coalesce(tenants.reads_from, '-infinity'::date)
-        offset 0
-    ) as runs
+    {{ lateral_index_read(
+        ref('fct_agent_runs'), 'runs',
+        match="runs.tenant_id = tenants.tenant_id and runs.run_date >= coalesce(tenants.reads_from, '-infinity'::date)",
+        columns='runs.tenant_id, runs.run_date, runs.user_email, runs.is_finished, runs.is_succeeded,'
+            ~ ' runs.cost_usd, runs.started_at, runs.updated_at'
+    ) }}
     where coalesce(runs.started_at, runs.updated_at) <= {{ as_of() }}
     {%- else %}
     from {{ ref('fct_agent_runs') }} as runs

@@ -46,19 +46,16 @@ now_local as (
 ),
 
 -- the runs of the current month and the last 7 days, up to as_of: each tenant's read from its
--- recent_from on by the (tenant_id, run_date) index (a lateral join: joined by hash, the planner
--- read every run, 0.34 s of the select's 0.40 at 50 tenants × 2 years)
+-- recent_from on by the (tenant_id, run_date) index
 recent_runs as (
     select runs.tenant_id, runs.team_id, runs.run_month, runs.active_at, runs.cost_usd
     from now_local
-    cross join lateral (
-        select
-            runs.tenant_id, runs.team_id, runs.run_month, coalesce(runs.started_at, runs.updated_at) as active_at,
-            runs.cost_usd
-        from {{ ref('fct_agent_runs') }} as runs
-        where runs.tenant_id = now_local.tenant_id and runs.run_date >= now_local.recent_from
-        offset 0
-    ) as runs
+    {{ lateral_index_read(
+        ref('fct_agent_runs'), 'runs',
+        match='runs.tenant_id = now_local.tenant_id and runs.run_date >= now_local.recent_from',
+        columns='runs.tenant_id, runs.team_id, runs.run_month,'
+            ~ ' coalesce(runs.started_at, runs.updated_at) as active_at, runs.cost_usd'
+    ) }}
     where runs.active_at <= {{ as_of() }}
 ),
 
