@@ -101,22 +101,17 @@
     {#- on-run-end: a passing new-loads test's candidate becomes its state; the invocation's
         candidates (and any an interrupted run left) go, and so does the state of a test that is
         no new-loads test of the project any more (removed, renamed, or its view unmarked). -#}
-    {%- set passed = [] -%}
+    {%- if tested_loads_ready() -%}
     {%- set current = [] -%}
-    {%- set ready = tested_loads_ready() -%}
-    {%- if ready -%}
-        {%- for node in graph.nodes.values() if node.resource_type == 'test' and tested_loads_view(node) -%}
-            {%- do current.append("'" ~ node.unique_id ~ "'") -%}
-        {%- endfor -%}
-    {%- endif -%}
-    {%- if ready -%}
-        {%- for result in results if result.node.resource_type == 'test' and result.status == 'pass' -%}
-            {%- if tested_loads_view(graph.nodes[result.node.unique_id]) -%}
-                {%- do passed.append("'" ~ result.node.unique_id ~ "'") -%}
-            {%- endif -%}
-        {%- endfor -%}
-    {%- endif -%}
-    {%- if ready -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'test' and tested_loads_view(node) -%}
+        {%- do current.append("'" ~ node.unique_id ~ "'") -%}
+    {%- endfor -%}
+    {%- set passed = [] -%}
+    {%- for result in results if result.node.resource_type == 'test' and result.status == 'pass' -%}
+        {%- if tested_loads_view(graph.nodes[result.node.unique_id]) -%}
+            {%- do passed.append("'" ~ result.node.unique_id ~ "'") -%}
+        {%- endif -%}
+    {%- endfor -%}
     {%- if passed %}
     insert into control.tested_loads as kept (test_id, tenant_id, version, loaded_at, tested_at)
     select test_id, tenant_id, version, loaded_at, now()

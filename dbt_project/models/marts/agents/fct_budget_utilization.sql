@@ -48,7 +48,9 @@ now_local as (
 -- the runs of the current month and the last 7 days, up to as_of: each tenant's read from its
 -- recent_from on by the (tenant_id, run_date) index
 recent_runs as (
-    select runs.tenant_id, runs.team_id, runs.run_month, runs.active_at, runs.cost_usd
+    select
+        runs.tenant_id, runs.team_id, runs.run_month, runs.active_at, runs.cost_usd,
+        runs.run_month = now_local.current_month as is_current_month
     from now_local
     {{ lateral_index_read(
         ref('fct_agent_runs'), 'runs',
@@ -98,11 +100,10 @@ periods as (
 monthly_spend as (
     select tenant_id, team_id, run_month, cost_usd from past_spend
     union all
-    select recent_runs.tenant_id, recent_runs.team_id, recent_runs.run_month, sum(recent_runs.cost_usd)
+    select tenant_id, team_id, run_month, sum(cost_usd)
     from recent_runs
-    inner join now_local
-        on now_local.tenant_id = recent_runs.tenant_id and now_local.current_month = recent_runs.run_month
-    group by recent_runs.tenant_id, recent_runs.team_id, recent_runs.run_month
+    where is_current_month
+    group by tenant_id, team_id, run_month
 ),
 
 trailing_spend as (

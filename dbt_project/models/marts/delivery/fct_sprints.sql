@@ -58,20 +58,43 @@ sprints as (
     where true {{ and_tenant() }} {{ and_sprint_in_batch() }}
 ),
 
+-- In an incremental build the batch's scope, items and assessments are read by index, sprint
+-- by sprint and item by item (macros/index_reads.sql): this select runs with nested loops
+-- disabled, so joined by hash they were read whole.
 scope as (
+    {%- if is_incremental() %}
+    select scope.*
+    from {{ changed_sprints_relation() }} as changed
+    {{ lateral_index_read(
+        ref('int_sprint_scope'), 'scope',
+        match='scope.tenant_id = changed.tenant_id and scope.sprint_uid = changed.sprint_uid',
+        columns='scope.tenant_id, scope.sprint_uid, scope.work_item_uid, scope.in_scope_at_start,'
+            ~ ' scope.is_completed, scope.points_at_start, scope.points_at_end, scope.source_loaded_at'
+    ) }}
+    {{ tenant_filter('changed') }}
+    {%- else %}
     select tenant_id, sprint_uid, work_item_uid, in_scope_at_start, is_completed, points_at_start, points_at_end,
         source_loaded_at
     from {{ ref('int_sprint_scope') }}
-    where true {{ and_tenant() }} {{ and_sprint_in_batch() }}
+    {{ tenant_filter() }}
+    {%- endif %}
 ),
 
 items as (
+    {%- if is_incremental() %}
+    select items.*
+    from (select distinct tenant_id, work_item_uid from scope) as wanted
+    {{ lateral_index_read(
+        ref('int_work_items_unified'), 'items',
+        match='items.tenant_id = wanted.tenant_id and items.work_item_uid = wanted.work_item_uid',
+        columns='items.tenant_id, items.work_item_uid, items.item_type, items.caused_by_uid,'
+            ~ ' items.cycle_time_days, items.lead_time_days'
+    ) }}
+    {%- else %}
     select tenant_id, work_item_uid, item_type, caused_by_uid, cycle_time_days, lead_time_days
     from {{ ref('int_work_items_unified') }}
-    where true {{ and_tenant() }}
-        {%- if is_incremental() %}
-        and (tenant_id, work_item_uid) in (select tenant_id, work_item_uid from scope)
-        {%- endif %}
+    {{ tenant_filter() }}
+    {%- endif %}
 ),
 
 -- Bugs traced to a story (post-release defects): few, read whole, once (inlined, the planner
@@ -133,8 +156,16 @@ compliance as (
         count(*) as dmt_assessed_items,
         count(*) filter (where assessed.is_dmt_compliant) as dmt_compliant_items
     from completed
+    {%- if is_incremental() %}
+    {{ lateral_index_read(
+        ref('fct_work_item_compliance'), 'assessed',
+        match='assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid',
+        columns='assessed.tenant_id, assessed.is_dmt_compliant'
+    ) }}
+    {%- else %}
     inner join {{ ref('fct_work_item_compliance') }} as assessed
         on assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid
+    {%- endif %}
     where completed.item_type <> 'epic' {{ and_tenant('assessed') }}
     group by completed.tenant_id, completed.sprint_uid
 ),
