@@ -1,27 +1,23 @@
 {#- Reading a few rows of a large table by its index, for each row of a small set. -#}
 
-{% macro lateral_index_read(relation, alias, match, columns, where=none, join='cross') -%}
-    {#- `<join> join lateral (...) as <alias>`: for each row of the from items before it, the rows
+{% macro lateral_index_read(relation, alias, match, columns) -%}
+    {#- `cross join lateral (...) as <alias>`: for each row of the from items before it, the rows
         of `relation` (aliased `alias` inside and out) that `match` holds for, read through the
-        index on the matched columns: one probe per outer row. `match` compares the outer row's
-        columns with `alias`'s; `columns`: what the subquery selects (an expression may be named
-        with `as`); `where`: a further condition on the rows read (used as the index allows);
-        `join`: 'cross' (an outer row with no match is dropped) or 'left' (kept, with nulls).
+        index on the matched columns: one probe per outer row (an outer row with no match is
+        dropped, as in an inner join). `match` compares the outer row's columns with `alias`'s;
+        `columns`: what the subquery selects (an expression may be named with `as`).
 
         Why a lateral join rather than a plain one: the outer set is a batch or a handful of
         tenants, whose size the planner cannot know (a temporary table of this build, a CTE),
         and some models' selects run with nested loops disabled (macros/incremental_sprints.sql).
         Joined by hash, the planner reads the whole table to find a few thousand rows: 0.34 s of
         fct_budget_utilization's 0.40 s at 50 tenants × 2 years, and 0.3 s of
-        fct_developer_sprints' day for its compliance alone (docs/scaling.md). `offset 0` keeps
+        fct_developer_sprints' select on the bench's day for its compliance alone (docs/scaling.md). `offset 0` keeps
         the subquery from being flattened into such a join. -#}
-    {{ join }} join lateral (
+    cross join lateral (
         select {{ columns }}
         from {{ relation }} as {{ alias }}
         where {{ match }}
-            {%- if where %}
-            and {{ where }}
-            {%- endif %}
         offset 0
-    ) as {{ alias }}{% if join == 'left' %} on true{% endif %}
+    ) as {{ alias }}
 {%- endmacro %}
