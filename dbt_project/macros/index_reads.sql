@@ -21,3 +21,15 @@
         offset 0
     ) as {{ alias }}
 {%- endmacro %}
+
+{% macro join_batch_by_index(relation, alias, match, columns) -%}
+    {#- Join `relation` as `alias` on `match` (an inner join): in an incremental build by index,
+        one probe per row of the batch (lateral_index_read, which selects `columns`); in a full
+        build by hash, as the planner chooses, since every row is read anyway. -#}
+    {%- if is_incremental() -%}
+    {{ lateral_index_read(relation, alias, match=match, columns=columns) }}
+    {%- else -%}
+    inner join {{ relation }} as {{ alias }}
+        on {{ match }}
+    {%- endif -%}
+{%- endmacro %}

@@ -151,16 +151,11 @@ compliance as (
         count(*) filter (where assessed.is_dmt_compliant) as dmt_compliant_items,
         avg(assessed.dmt_coverage_pct) as mean_dmt_coverage_pct
     from completed
-    {%- if is_incremental() %}
-    {{ lateral_index_read(
+    {{ join_batch_by_index(
         ref('fct_work_item_compliance'), 'assessed',
         match='assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid',
         columns='assessed.tenant_id, assessed.is_dmt_compliant, assessed.dmt_coverage_pct'
     ) }}
-    {%- else %}
-    inner join {{ ref('fct_work_item_compliance') }} as assessed
-        on assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid
-    {%- endif %}
     where completed.item_type <> 'epic' {{ and_tenant('assessed') }}
     group by completed.tenant_id, completed.sprint_uid, completed.person_id
 ),

@@ -156,16 +156,11 @@ compliance as (
         count(*) as dmt_assessed_items,
         count(*) filter (where assessed.is_dmt_compliant) as dmt_compliant_items
     from completed
-    {%- if is_incremental() %}
-    {{ lateral_index_read(
+    {{ join_batch_by_index(
         ref('fct_work_item_compliance'), 'assessed',
         match='assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid',
         columns='assessed.tenant_id, assessed.is_dmt_compliant'
     ) }}
-    {%- else %}
-    inner join {{ ref('fct_work_item_compliance') }} as assessed
-        on assessed.tenant_id = completed.tenant_id and assessed.work_item_uid = completed.work_item_uid
-    {%- endif %}
     where completed.item_type <> 'epic' {{ and_tenant('assessed') }}
     group by completed.tenant_id, completed.sprint_uid
 ),
