@@ -67,9 +67,7 @@
     {#- Post-hook: after a build in full, the versions of the partition's tenants (an incremental
         build recorded its snapshot in its pre-hook). -#}
     {%- set versions = config.get('run_versions') -%}
-    {%- if is_incremental() or not execute -%}
-    select 1
-    {%- else -%}
+    {%- if execute and not is_incremental() -%}
     {{ record_run_versions(context[versions]("select distinct tenant_id from " ~ this ~ " " ~ tenant_filter())) }}
     {%- endif -%}
 {%- endmacro %}

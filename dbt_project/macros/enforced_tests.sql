@@ -132,8 +132,6 @@
         end loop;
     end
     $enforce$
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 
@@ -183,10 +181,11 @@
         Unlike dbt's `indexes` config, which is applied only when dbt creates the table, this
         also reaches a table built before the index was added. An index is recognized by its keys
         and predicate, not by name: a full refresh's previous copy keeps its names until it is
-        dropped. -#}
+        dropped. With none named, nothing (no hook runs). -#}
+    {%- if config.get('ensured_indexes') %}
     do $index$
     begin
-    {%- for index in config.get('ensured_indexes') or [] %}
+    {%- for index in config.get('ensured_indexes') %}
         {%- set columns = index['columns'] %}
         {%- set where_set = index.get('where_set') %}
         if not exists (
@@ -208,6 +207,7 @@
     {%- endfor %}
     end
     $index$
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro postgres__get_where_subquery(relation) -%}

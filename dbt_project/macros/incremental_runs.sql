@@ -228,8 +228,6 @@
     delete from {{ this }} as built
     using {{ changed_runs_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.agent_run_id = changed.agent_run_id
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 

@@ -152,8 +152,6 @@
         work_item_uid text,
         completed_only boolean not null default false
     )
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 

@@ -95,8 +95,6 @@
         not exists (select from {{ tenant_loads_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
         or built.tenant_id in (select tenant_id from {{ changed_tenants_relation() }})
     ) {{ and_tenant('built') }}
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 

@@ -92,8 +92,6 @@
     {%- if rows -%}
     insert into control.tested_load_candidates (invocation_id, test_id, tenant_id, version, loaded_at)
     {{ rows | join('\nunion all\n') }}
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 
@@ -124,8 +122,6 @@
     where invocation_id = '{{ invocation_id }}' or captured_at < now() - interval '1 day';
     delete from control.tested_loads
     where test_id <> all(array[{{ current | join(', ') }}]::text[])
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 

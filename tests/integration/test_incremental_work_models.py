@@ -402,6 +402,44 @@ def test_each_raw_table_read_per_item_is_indexed_on_its_item_id(builds: Builds, 
     assert "work_item_revisions_id" in plan, plan
 
 
+def test_a_redated_or_unstarted_sprint_has_its_items_rebuilt(builds: Builds, db_url: str) -> None:
+    # Two closed sprints of the Jira tenant with items: one re-dated (its start two days
+    # earlier), one no longer started (its start removed). Nothing else changed, so only the
+    # window check (macros/incremental.sql, sprint_scope_also) can bring their items into the
+    # batch: the re-dated sprint's rows are measured from the new start, and the unstarted
+    # sprint's rows are gone, as in a rebuild.
+    as_of = WORLD_DAY + timedelta(days=2)
+    redated, unstarted = (
+        sprint
+        for (sprint,) in query(
+            db_url,
+            "select scope.sprint_uid from intermediate.int_sprint_scope as scope "
+            "inner join intermediate.int_sprints__unioned as sprints using (tenant_id, sprint_uid) "
+            "where scope.tenant_id = %s and sprints.completed_at is not null "
+            "group by scope.sprint_uid order by count(*) desc limit 2",
+            JIRA,
+        )
+    )
+    starts = dict(query(
+        db_url,
+        "select sprint_uid, start_at from intermediate.int_sprints__unioned "
+        "where tenant_id = %s and sprint_uid = any(%s)",
+        JIRA, [redated, unstarted],
+    ))  # fmt: skip
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"update raw_jira__{JIRA}.sprints set start_at = start_at - interval '2 days' "
+                     "where 'jira:' || id::text = %s", [redated])  # fmt: skip
+        conn.execute(f"update raw_jira__{JIRA}.sprints set start_at = null where 'jira:' || id::text = %s", [unstarted])
+    build(as_of)
+    incremental = rows_of(db_url, "int_sprint_scope")
+    build(as_of, rebuild=True)
+    assert incremental == rows_of(db_url, "int_sprint_scope")
+    windows = dict(query(db_url, "select sprint_uid, min(scope_start_at) from intermediate.int_sprint_scope "
+                                 "where tenant_id = %s and sprint_uid = any(%s) group by sprint_uid",
+                         JIRA, [redated, unstarted]))  # fmt: skip
+    assert windows == {redated: starts[redated] - timedelta(days=2)}
+
+
 def test_a_tenant_whose_raw_data_is_gone_loses_its_rows(builds: Builds, settings: Settings, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("drop schema raw_clickup__inc_b cascade")

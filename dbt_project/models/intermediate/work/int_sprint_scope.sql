@@ -26,8 +26,13 @@
     of its tenant first (32M rows, by its estimate). The model took 410 s of the full build, and
     its select 20 s in this order (docs/scaling.md). -#}
 {{ per_work_item_table(also='sprint_scope_also', key=['sprint_uid'], joins_as_written=true) }}
-{#- the sprint marts read their batch of sprints' rows by it (fct_sprints, fct_developer_sprints) -#}
-{{ config(post_hook="{{ ensure_indexes() }}", ensured_indexes=[{'columns': ['tenant_id', 'sprint_uid']}]) }}
+{#- by sprint: the sprint marts read their batch of sprints' rows by it (fct_sprints,
+    fct_developer_sprints), and a build finds the sprints whose window moved (sprint_scope_also);
+    by end: the latest moment measured per tenant (sprint_scope_also) -#}
+{{ config(post_hook="{{ ensure_indexes() }}", ensured_indexes=[
+    {'columns': ['tenant_id', 'sprint_uid', 'scope_start_at', 'scope_end_at']},
+    {'columns': ['tenant_id', 'scope_end_at']}
+]) }}
 {#- what each sprint mart reads of a scope row: fct_sprints every column (its scope's count and
     newest load too), fct_developer_sprints the completion and points -#}
 {{ logs_sprint_inputs({
