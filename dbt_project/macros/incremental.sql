@@ -183,10 +183,15 @@
           the started sprints: a sprint held but no longer started has every row rebuilt;
         - the latest moment measured, per tenant: one probe of the (tenant_id, scope_end_at)
           index. -#}
+    {%- set windows = 'pg_temp.sprint_windows__' ~ this.name %}
     {%- set moved = 'pg_temp.moved_sprints__' ~ this.name %}
     {#- the indexes first: a table built before they were named gets them now (its post-hook
         would add them only after these probes had each read the whole table) -#}
     {{ ensure_indexes() }};
+    -- the started sprints' windows now, read once (a union of every tracker's sprints)
+    drop table if exists {{ windows }};
+    create temporary table {{ windows }} as {{ sprint_windows() }};
+    analyze {{ windows }};
     drop table if exists {{ moved }};
     create temporary table {{ moved }} as
         with recursive held (tenant_id, sprint_uid) as (
@@ -204,22 +209,20 @@
             ) as next
         )
         select windows.tenant_id, windows.sprint_uid, windows.scope_start_at, windows.scope_end_at
-        from ({{ sprint_windows() }}) as windows
-        where exists (
+        from {{ windows }} as windows
+        where
+        {%- for side in ['<', '>'] %}
+            {% if not loop.first %}or {% endif %}exists (
                 select from {{ this }} as scope
                 where scope.tenant_id = windows.tenant_id and scope.sprint_uid = windows.sprint_uid
-                    and (scope.scope_start_at, scope.scope_end_at) < (windows.scope_start_at, windows.scope_end_at)
+                    and (scope.scope_start_at, scope.scope_end_at) {{ side }} (windows.scope_start_at, windows.scope_end_at)
             )
-            or exists (
-                select from {{ this }} as scope
-                where scope.tenant_id = windows.tenant_id and scope.sprint_uid = windows.sprint_uid
-                    and (scope.scope_start_at, scope.scope_end_at) > (windows.scope_start_at, windows.scope_end_at)
-            )
+        {%- endfor %}
         union all
         select held.tenant_id, held.sprint_uid, null::timestamptz, null::timestamptz
         from held
         where not exists (
-            select from ({{ sprint_windows() }}) as windows
+            select from {{ windows }} as windows
             where windows.tenant_id = held.tenant_id and windows.sprint_uid = held.sprint_uid
         );
     {{ add_changed_items(
@@ -235,7 +238,7 @@
     drop table if exists pg_temp.reaching_sprints__{{ this.name }};
     create temporary table pg_temp.reaching_sprints__{{ this.name }} as
         select windows.tenant_id, windows.sprint_uid
-        from ({{ sprint_windows() }}) as windows
+        from {{ windows }} as windows
         inner join (
             select tenants.tenant_id,
                 (select max(scope.scope_end_at) from {{ this }} as scope where scope.tenant_id = tenants.tenant_id) as measured_until
