@@ -177,7 +177,8 @@
     {#- Post-hook of a table whose config names `ensured_indexes`: each (a dict of `columns`, its
         keys: column names or expressions as PostgreSQL prints them, such as
         'lower(work_item_key)'; and, optionally, `where_set`: a column, to index only the rows
-        where it is set) is created when the table has no index on exactly those keys and rows.
+        where it is set, or `where_true`: a boolean column, to index only the rows where it is
+        true) is created when the table has no index on exactly those keys and rows.
         Unlike dbt's `indexes` config, which is applied only when dbt creates the table, this
         also reaches a table built before the index was added. An index is recognized by its keys
         and predicate, not by name: a full refresh's previous copy keeps its names until it is
@@ -188,12 +189,15 @@
     {%- for index in config.get('ensured_indexes') %}
         {%- set columns = index['columns'] %}
         {%- set where_set = index.get('where_set') %}
+        {%- set where_true = index.get('where_true') %}
+        {#- the predicate as PostgreSQL prints it, and as written -#}
+        {%- set printed = "'(" ~ where_set ~ " IS NOT NULL)'" if where_set else ("'" ~ where_true ~ "'" if where_true else 'null') %}
+        {%- set predicate = where_set ~ ' is not null' if where_set else where_true %}
         if not exists (
             select
             from pg_index as index
             where index.indrelid = '{{ this }}'::regclass
-                and pg_get_expr(index.indpred, index.indrelid) is not distinct from
-                    {% if where_set %}'({{ where_set }} IS NOT NULL)'{% else %}null{% endif %}
+                and pg_get_expr(index.indpred, index.indrelid) is not distinct from {{ printed }}
                 -- each key as PostgreSQL prints it: a column's name, or an expression
                 and array(
                     select pg_get_indexdef(index.indexrelid, key, true)
@@ -202,7 +206,7 @@
                 ) = array[{{ quoted_values(columns) }}]::text[]
         ) then
             create index on {{ this }} ({{ columns | join(', ') }})
-                {%- if where_set %} where {{ where_set }} is not null{% endif %};
+                {%- if predicate %} where {{ predicate }}{% endif %};
         end if;
     {%- endfor %}
     end

@@ -20,9 +20,12 @@
     a model's logic, rebuild it for every tenant with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
 
-{% macro per_work_item_table(also=none, key=none, indexes=[], primary_key=false, joins_as_written=false) -%}
+{% macro per_work_item_table(also=none, key=none, indexes=[], primary_key=false, joins_as_written=false,
+                             before_replace=none) -%}
     {#- Config of a per-item model (see above). `also`: the name of a macro of statements that
-        add items to rebuild besides the loaded ones to {{ changed_items_relation() }}; `key`:
+        add items to rebuild besides the loaded ones to {{ changed_items_relation() }};
+        `before_replace`: the name of a macro of statements run once the batch is known and
+        before its rows are deleted (to keep what a change log needs of them); `key`:
         the columns that, after the item, make a row unique: the item index is then a unique
         index, so the database refuses a duplicate row (which a test would have to find by
         reading the whole table after every run); `primary_key`: the model's contract declares
@@ -47,6 +50,7 @@
         incremental_strategy='append',
         pre_hook=hooks,
         rebuild_also=also,
+        before_replace=before_replace,
         item_key=key or [],
         indexes=item_index + [{'columns': ['tenant_id', 'source_loaded_at']}] + indexes
     ) }}
@@ -103,6 +107,10 @@
     -- the rows about to be rebuilt, as the sprint marts read them (log_sprint_inputs)
     {{ capture_sprint_inputs() }};
     {%- endif %}
+    {%- if config.get('before_replace') %}
+    -- what the model keeps of the rows about to be replaced (config before_replace)
+    {{ context[config.get('before_replace')]() }};
+    {%- endif %}
     -- A tenant whose raw data is gone (offboarded) keeps no rows.
     delete from {{ this }}
     where tenant_id in (
@@ -156,11 +164,16 @@
         ran (their blocked time grows with as_of) and the children and grandchildren of loaded
         items (their epic is read through their parent). -#}
     {{ add_changed_items("select tenant_id, work_item_uid from " ~ this ~ " where is_blocked_now " ~ and_tenant()) }};
+    {#- each by index: the blocked items by a partial index, the children of each item of the
+        batch by the (tenant_id, parent_uid) index of int_work_items__unioned, not by reading
+        either table whole (0.13-0.16 s each at 50 tenants × 2 years, in every build) -#}
     {%- for generation in ['children', 'grandchildren'] %}
     {{ add_changed_items(
-        "select child.tenant_id, child.work_item_uid from " ~ ref('int_work_items__unioned') ~ " as child"
-        ~ " inner join " ~ changed_items_relation() ~ " as parent"
-        ~ " on parent.tenant_id = child.tenant_id and parent.work_item_uid = child.parent_uid"
+        "select child.tenant_id, child.work_item_uid from " ~ changed_items_relation() ~ " as parent "
+        ~ lateral_index_read(
+            ref('int_work_items__unioned'), 'child',
+            match='child.tenant_id = parent.tenant_id and child.parent_uid = parent.work_item_uid',
+            columns='child.tenant_id, child.work_item_uid')
     ) }};
     {%- endfor %}
 {%- endmacro %}

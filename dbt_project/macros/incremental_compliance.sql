@@ -50,13 +50,80 @@
 {%- endmacro %}
 
 {% macro log_compliance_changes() -%}
-    {#- Post-hook of fct_work_item_compliance. -#}
+    {#- Post-hook of fct_work_item_compliance: both change logs (this one, and the done items'
+        below). -#}
     {{ create_compliance_changes() }};
     insert into {{ compliance_changes_relation() }} (tenant_id, work_item_uid)
     {%- if is_incremental() %}
-    select tenant_id, work_item_uid from {{ changed_items_relation() }}
+    select tenant_id, work_item_uid from {{ changed_items_relation() }};
     {%- else %}
-    select distinct tenant_id, null::text from {{ ref('int_work_items__unioned') }} {{ tenant_filter() }}
+    select distinct tenant_id, null::text from {{ ref('int_work_items__unioned') }} {{ tenant_filter() }};
+    {%- endif %}
+    {{ log_done_item_changes() }}
+{%- endmacro %}
+
+{#- The done items' change log, for fct_account_health_daily (macros/incremental_health.sql).
+
+    The health mart counts, per tenant and day (its time zone), the items done and the
+    DMT-compliant items done. Which days' counts a build of fct_work_item_compliance changed
+    is known only to that build: it logs the moment done (done_at) of every item of its batch
+    whose done row changed (appeared, went, or changed its done_at or is_dmt_compliant), as
+    the row was and as it is; the health mart takes the entries and rebuilds from the earliest
+    day. A tenant whose rows were all replaced (a build in full, raw data gone) is logged whole
+    (whole_tenant). -#}
+
+{% macro done_changes_relation() -%}
+    {{ api.Relation.create(database=this.database, schema=generate_schema_name('intermediate', none), identifier='work_item_done_changes') }}
+{%- endmacro %}
+
+{% macro create_done_changes() -%}
+    create table if not exists {{ done_changes_relation() }} (
+        tenant_id text not null,
+        done_at timestamptz,
+        whole_tenant boolean not null default false
+    )
+{%- endmacro %}
+
+{% macro replaced_done_items_relation() -%}
+    pg_temp.replaced_done_items__{{ this.name }}
+{%- endmacro %}
+
+{% macro done_item_rows(relation) -%}
+    {#- The done rows of the batch in `relation`, as the health mart counts them. -#}
+    select rows.tenant_id, rows.work_item_uid, rows.done_at, rows.is_dmt_compliant
+    from {{ relation }} as rows
+    inner join {{ changed_items_relation() }} as changed
+        on changed.tenant_id = rows.tenant_id and changed.work_item_uid = rows.work_item_uid
+    where rows.dmt_stage = 'done'
+{%- endmacro %}
+
+{% macro keep_replaced_done_items() -%}
+    {#- before_replace of fct_work_item_compliance: the done rows about to be replaced; a tenant
+        about to lose its rows (its raw data is gone) is logged whole. -#}
+    {{ create_done_changes() }};
+    drop table if exists {{ replaced_done_items_relation() }};
+    create temporary table {{ replaced_done_items_relation() }} as
+        {{ done_item_rows(this) }};
+    insert into {{ done_changes_relation() }} (tenant_id, done_at, whole_tenant)
+    select built.tenant_id, null, true
+    from {{ built_watermarks_relation() }} as built
+    where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
+{%- endmacro %}
+
+{% macro log_done_item_changes() -%}
+    {{ create_done_changes() }};
+    insert into {{ done_changes_relation() }} (tenant_id, done_at, whole_tenant)
+    {%- if is_incremental() %}
+    select coalesce(fresh.tenant_id, stale.tenant_id), moment.done_at, false
+    from ({{ done_item_rows(this) }}) as fresh
+    full join {{ replaced_done_items_relation() }} as stale
+        on stale.tenant_id = fresh.tenant_id and stale.work_item_uid = fresh.work_item_uid
+    cross join lateral (values (fresh.done_at), (stale.done_at)) as moment (done_at)
+    where (fresh.done_at, fresh.is_dmt_compliant) is distinct from (stale.done_at, stale.is_dmt_compliant)
+        and moment.done_at is not null
+    {%- else %}
+    select slug, null::timestamptz, true from {{ source('control', 'tenants') }}
+    {%- if partition_tenant() is not none %} where slug = '{{ partition_tenant() }}'{% endif %}
     {%- endif %}
 {%- endmacro %}
 

@@ -13,15 +13,16 @@
       - the days of the agent runs fct_agent_runs rebuilt since: the model is one of the
         consumers of the change log intermediate.agent_run_changes (agent_run_aggregates()) and
         takes its entries in its own build's transaction;
-      - the days whose items done or DMT-compliant items differ from the row's
-        done_items_day / compliant_items_day (fct_work_item_compliance is rebuilt whole, and
-        compliance moves when an exception expires; a day with items done but no row, which
-        only weights of 0 allow, is rebuilt from on every build);
+      - the days of the items done whose done row fct_work_item_compliance changed since (an
+        item done, re-opened, done again at another moment, or judged otherwise: its log
+        intermediate.work_item_done_changes, macros/incremental_compliance.sql, which this
+        model takes in its own build's transaction, as the runs' log);
       - the days of completed dlt loads newer than the newest load the rows saw.
     The tenant is rebuilt whole when it has no row yet, a row carries another settings_version
     (the health vars or the tenant's time zone changed) or another organisation budget, a row
-    was measured after as_of (as_of moved back), the change log says so (fct_agent_runs was
-    built in full), or var rebuild=true. A tenant no longer in control.tenants loses its rows.
+    was measured after as_of (as_of moved back), a change log says so (fct_agent_runs or
+    fct_work_item_compliance was built in full, or the tenant's raw data is gone), or var
+    rebuild=true. A tenant no longer in control.tenants loses its rows.
     Raw data removed without a change of runs or items (a pulled source's dlt ledger dropped)
     is not noticed: rebuild with var rebuild=true. -#}
 
@@ -43,6 +44,7 @@
 
 {% macro replace_changed_health_days() -%}
     {{ create_run_changes() }};
+    {{ create_done_changes() }};
     {%- if is_incremental() %}
     drop table if exists {{ health_rebuild_relation() }};
     create temporary table {{ health_rebuild_relation() }} (tenant_id text primary key, rebuild_from date);
@@ -84,34 +86,21 @@
             on tenants.tenant_id = built.tenant_id
         group by built.tenant_id
     ),
-    items_now as (
-        select
-            items.tenant_id,
-            (items.done_at at time zone tenants.timezone)::date as done_date,
-            count(*) as done_items,
-            count(*) filter (where items.is_dmt_compliant) as compliant_items
-        from {{ ref('fct_work_item_compliance') }} as items
-        inner join tenants
-            on tenants.tenant_id = items.tenant_id
-        where items.dmt_stage = 'done'
-            and items.done_at <= {{ as_of() }}
-        group by items.tenant_id, done_date
-    ),
-    items_built as (
-        select tenant_id, score_date as done_date, done_items_day as done_items, compliant_items_day as compliant_items
-        from {{ this }}
-        where done_items_day > 0 {{ and_tenant() }}
+    -- take this model's entries of the done items' change log
+    taken_items as (
+        delete from {{ done_changes_relation() }}
+        where true {{ and_tenant() }}
+        returning tenant_id, done_at, whole_tenant
     ),
     items_changed as (
         select
-            coalesce(items_now.tenant_id, items_built.tenant_id) as tenant_id,
-            min(coalesce(items_now.done_date, items_built.done_date)) as from_date
-        from items_now
-        full join items_built
-            on items_built.tenant_id = items_now.tenant_id and items_built.done_date = items_now.done_date
-        where (items_now.done_items, items_now.compliant_items)
-            is distinct from (items_built.done_items, items_built.compliant_items)
-        group by coalesce(items_now.tenant_id, items_built.tenant_id)
+            taken_items.tenant_id,
+            bool_or(taken_items.whole_tenant) as whole_tenant,
+            min((taken_items.done_at at time zone tenants.timezone)::date) as from_date
+        from taken_items
+        inner join tenants
+            on tenants.tenant_id = taken_items.tenant_id
+        group by taken_items.tenant_id
     ),
     loads_changed as (
         select loads.tenant_id, min((loads.loaded_at at time zone tenants.timezone)::date) as from_date
@@ -134,6 +123,7 @@
                 or built.settings_changed
                 or built.measured_until > {{ as_of() }}
                 or coalesce(runs_changed.whole_tenant, false)
+                or coalesce(items_changed.whole_tenant, false)
                 or {{ var('rebuild', false) }}
             )
                 then least(built.latest_date, runs_changed.from_date, items_changed.from_date, loads_changed.from_date)
@@ -160,6 +150,7 @@
         and (rebuild.rebuild_from is null or built.score_date >= rebuild.rebuild_from)
     {%- else %}
     -- built in full: every entry of the partition is done
-    delete from {{ run_changes_relation() }} where aggregate = '{{ this.name }}' {{ and_tenant() }}
+    delete from {{ run_changes_relation() }} where aggregate = '{{ this.name }}' {{ and_tenant() }};
+    delete from {{ done_changes_relation() }} where true {{ and_tenant() }}
     {%- endif -%}
 {%- endmacro %}

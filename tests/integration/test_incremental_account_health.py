@@ -195,20 +195,58 @@ def _build_and_compare(db_url: str, **variables: object) -> dict[str, list[date]
     return rewritten
 
 
+def done_verdicts(db_url: str, tenant: str) -> dict[str, tuple[datetime, bool]]:
+    """item → (done_at, is_dmt_compliant) of the tenant's done items in the compliance mart."""
+    found = query(
+        db_url,
+        "select work_item_uid, done_at, is_dmt_compliant from marts.fct_work_item_compliance"
+        " where tenant_id = %s and dmt_stage = 'done'",
+        tenant,
+    )
+    return {item: (done_at, compliant) for item, done_at, compliant in found}
+
+
 def test_an_old_item_whose_compliance_changed_rebuilds_from_its_day(db_url: str, builds: Builds) -> None:
-    # as when a DMT exception expires: fct_work_item_compliance (rebuilt whole) flips an old item
+    # A project's coverage threshold moves past an old item's coverage, as its only rule that
+    # fails or would: fct_work_item_compliance judges the project's items again (no load), logs the moments
+    # done of those whose verdict changed (intermediate.work_item_done_changes); the health mart
+    # rebuilds from the earliest one's day.
     with psycopg.connect(db_url, autocommit=True) as conn:
-        (done_date,) = conn.execute(
-            "update marts.fct_work_item_compliance set is_dmt_compliant = not is_dmt_compliant"
-            " where (tenant_id, work_item_uid) = (select tenant_id, work_item_uid from marts.fct_work_item_compliance"
-            "  where tenant_id = %s and dmt_stage = 'done' and done_at < %s order by done_at desc limit 1)"
-            " returning (done_at at time zone 'Europe/Berlin')::date",
-            (MIXED, WORLD_DAY - timedelta(days=20)),
-        ).fetchone() or (None,)
-    assert done_date is not None
-    rewritten = _build_and_compare(db_url)
-    assert rewritten[MIXED] == [day for day in days_of(db_url, MIXED) if day >= done_date]
-    assert rewritten[AGENTS] == [AS_OF.date()]
+        # compliant (the threshold rises above its coverage) or failing coverage only (the
+        # threshold falls to its coverage)
+        found = conn.execute(
+            "select project_key, dmt_coverage_pct, is_dmt_compliant from marts.fct_work_item_compliance"
+            " where tenant_id = %s and dmt_stage = 'done' and not has_valid_exception and done_at < %s"
+            "  and dmt_coverage_pct < 99 and (is_dmt_compliant or failed_rules = 'coverage')"
+            " order by done_at desc limit 1",
+            (MIXED, WORLD_DAY - timedelta(days=7)),
+        ).fetchone()
+        assert found is not None
+        project, coverage, compliant = found
+        before = done_verdicts(db_url, MIXED)
+        conn.execute(
+            "insert into control.projects (tenant_id, key, name, dmt_coverage_threshold) values (%s, %s, %s, %s)"
+            " on conflict (tenant_id, key) do update set dmt_coverage_threshold = excluded.dmt_coverage_threshold",
+            (MIXED, project, project, coverage + 1 if compliant else coverage),
+        )
+    try:
+        old = row_versions(db_url)
+        build_at(f"fct_work_item_compliance {MODEL}", AS_OF, cautious=True)
+        after = done_verdicts(db_url, MIXED)
+        flipped = [item for item in before if before[item] != after.get(item)]
+        assert flipped
+        done_date = min(before[item][0].astimezone(BERLIN).date() for item in flipped)
+        assert done_date < (WORLD_DAY - timedelta(days=7)).date() + timedelta(days=1)
+        rewritten = rewritten_days(old, row_versions(db_url))
+        incremental = tenant_rows(db_url, MART, TENANTS)
+        build_at(MODEL, AS_OF, rebuild=True, cautious=True)
+        assert incremental == tenant_rows(db_url, MART, TENANTS)
+        assert rewritten[MIXED] == [day for day in days_of(db_url, MIXED) if day >= done_date]
+        assert rewritten[AGENTS] == [AS_OF.date()]
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("delete from control.projects where tenant_id = %s and key = %s", (MIXED, project))
+        build_at(f"fct_work_item_compliance {MODEL}", AS_OF, cautious=True)
 
 
 def test_a_budget_change_rebuilds_the_tenant_whole(settings: Settings, db_url: str, builds: Builds) -> None:

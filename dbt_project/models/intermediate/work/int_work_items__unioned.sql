@@ -3,7 +3,8 @@
     same id can exist in two tools), and the parent's, cause's and sprint's uids likewise.
     A table indexed by item: the models after it read it many times (and the incremental ones
     a few items of it); by sprint, for int_sprint_scope's lookup of a running sprint's items; and
-    by lowercase key, for int_pull_request_work_items' lookup of the keys pull requests name. It
+    by lowercase key, for int_pull_request_work_items' lookup of the keys pull requests name; and
+    by parent, for int_work_items_unified's lookup of a changed item's children. It
     follows the staging tables (staged per item, macros/incremental.sql) item by item: a run
     replaces the items staged from a load newer than the newest it holds of the tenant and tool
     (every item of a tenant staged with other lookups) and drops the tenants staging no longer
@@ -19,7 +20,8 @@
     ],
     ensured_indexes=[
         {'columns': ['tenant_id', 'sprint_uid'], 'where_set': 'sprint_uid'},
-        {'columns': ['tenant_id', 'lower(work_item_key)']}
+        {'columns': ['tenant_id', 'lower(work_item_key)']},
+        {'columns': ['tenant_id', 'parent_uid'], 'where_set': 'parent_uid'}
     ]
 ) }}
 {%- set columns = [

@@ -14,6 +14,8 @@
     the items whose type, story link, flow times or assignee changed, and a bug's story before
     and after (macros/incremental_sprints.sql). -#}
 {{ per_work_item_table(also='unified_items_also', key=[]) }}
+{#- the items blocked when it last ran, which every build rebuilds (unified_items_also) -#}
+{{ config(post_hook="{{ ensure_indexes() }}", ensured_indexes=[{'columns': ['tenant_id'], 'where_true': 'is_blocked_now'}]) }}
 {#- what each sprint mart reads of an item: of its completed items the type, story link and flow
     times; the assignee of every item (fct_developer_sprints' members); a bug's story has its
     defects -#}

@@ -167,14 +167,26 @@ org_budgets as (
         {{ and_tenant() }}
 ),
 
+-- The items done up to as_of() (tenant time zone): in an incremental build, each tenant's from
+-- reads_from on, by the (tenant_id, done_at) index.
 done_items as (
     select
         items.tenant_id,
         (items.done_at at time zone tenants.timezone)::date as done_date,
         items.is_dmt_compliant
+    {%- if is_incremental() %}
+    from tenants
+    {{ lateral_index_read(
+        ref('fct_work_item_compliance'), 'items',
+        match="items.tenant_id = tenants.tenant_id"
+            ~ " and items.done_at >= coalesce(tenants.reads_from::timestamp at time zone tenants.timezone, '-infinity')",
+        columns='items.tenant_id, items.done_at, items.dmt_stage, items.is_dmt_compliant'
+    ) }}
+    {%- else %}
     from {{ ref('fct_work_item_compliance') }} as items
     inner join tenants
         on items.tenant_id = tenants.tenant_id
+    {%- endif %}
     where items.dmt_stage = 'done'
         and items.done_at <= {{ as_of() }}
 ),
@@ -187,6 +199,26 @@ daily_items as (
         count(*) filter (where is_dmt_compliant) as compliant_items
     from done_items
     group by tenant_id, done_date
+),
+
+-- Each tenant's first day with an item done: by the (tenant_id, done_at) index in an incremental
+-- build, which reads the items done from reads_from only.
+first_done_items as (
+    {%- if is_incremental() %}
+    select tenants.tenant_id, (first_done.done_at at time zone tenants.timezone)::date as first_done_date
+    from tenants
+    cross join lateral (
+        select items.done_at
+        from {{ ref('fct_work_item_compliance') }} as items
+        where items.tenant_id = tenants.tenant_id
+            and items.dmt_stage = 'done'
+            and items.done_at <= {{ as_of() }}
+        order by items.done_at
+        limit 1
+    ) as first_done
+    {%- else %}
+    select tenant_id, min(done_date) as first_done_date from daily_items group by tenant_id
+    {%- endif %}
 ),
 
 completed_loads as (
@@ -220,9 +252,7 @@ first_days as (
     from tenants
     left join first_runs as runs
         on tenants.tenant_id = runs.tenant_id
-    left join (
-        select tenant_id, min(done_date) as first_done_date from daily_items group by tenant_id
-    ) as items
+    left join first_done_items as items
         on tenants.tenant_id = items.tenant_id
     left join (
         select tenant_id, min(load_date) as first_load_date from daily_loads group by tenant_id

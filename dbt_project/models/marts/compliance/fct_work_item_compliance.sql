@@ -17,11 +17,19 @@
     the items loaded since, and those whose count of linked pull requests, project coverage
     threshold or exception validity (as_of passed its expiry) is now otherwise
     (compliance_also in macros/incremental_compliance.sql). It records the items it rebuilt
-    for fct_compliance_flags and, for the sprint marts, those whose verdict or coverage changed
-    (post-hooks). -#}
+    for fct_compliance_flags, for the health mart the moments done of the done rows it changed
+    (keep_replaced_done_items before the batch is replaced, then log_done_item_changes) and,
+    for the sprint marts, those whose verdict or coverage changed (post-hooks). -#}
 {#- the sprint dashboard's open flags of a sprint (apps/streamlit/sprint_data.py) -#}
-{{ per_work_item_table(also='compliance_also', primary_key=true, indexes=[{'columns': ['tenant_id', 'sprint_uid']}]) }}
-{{ config(post_hook="{{ log_compliance_changes() }}") }}
+{{ per_work_item_table(
+    also='compliance_also', primary_key=true, indexes=[{'columns': ['tenant_id', 'sprint_uid']}],
+    before_replace='keep_replaced_done_items'
+) }}
+{#- the health mart's reads of a tenant's items done from a day on, and of its first one -#}
+{{ config(
+    post_hook=["{{ log_compliance_changes() }}", "{{ ensure_indexes() }}"],
+    ensured_indexes=[{'columns': ['tenant_id', 'done_at'], 'where_set': 'done_at'}]
+) }}
 {#- what each sprint mart reads of an assessment (of the items a sprint completed) -#}
 {{ logs_sprint_inputs({
     'fct_sprints': {'completed': 'row(input_row.is_dmt_compliant)'},
