@@ -113,14 +113,18 @@
     {%- endif %}
     -- A tenant whose raw data is gone (offboarded) keeps no rows.
     delete from {{ this }}
-    where tenant_id in (
-        select built.tenant_id from {{ built_watermarks_relation() }} as built
-        where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
-    );
+    where tenant_id in ({{ tenants_no_longer_loaded() }});
     delete from {{ this }} as built
     using {{ changed_items_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.work_item_uid = changed.work_item_uid
     {%- endif -%}
+{%- endmacro %}
+
+{% macro tenants_no_longer_loaded() -%}
+    {#- The tenants the model holds rows of (its built watermarks) whose raw data is gone (no
+        watermark now): a per-item model deletes their rows. -#}
+    select built.tenant_id from {{ built_watermarks_relation() }} as built
+    where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
 {%- endmacro %}
 
 {% macro add_changed_items(select_sql) -%}
@@ -397,10 +401,7 @@
     analyze {{ changed_source_items_relation() }};
     -- A tenant whose raw data is gone (offboarded) keeps no rows.
     delete from {{ this }}
-    where tenant_id in (
-        select built.tenant_id from {{ built_watermarks_relation() }} as built
-        where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
-    );
+    where tenant_id in ({{ tenants_no_longer_loaded() }});
     delete from {{ this }} as built
     using {{ changed_source_items_relation() }} as changed
     where built.tenant_id = changed.tenant_id and built.work_item_id = changed.work_item_id

@@ -92,9 +92,7 @@
     {#- The done rows of the batch in `relation`, as the health mart counts them. -#}
     select rows.tenant_id, rows.work_item_uid, rows.done_at, rows.is_dmt_compliant
     from {{ relation }} as rows
-    inner join {{ changed_items_relation() }} as changed
-        on changed.tenant_id = rows.tenant_id and changed.work_item_uid = rows.work_item_uid
-    where rows.dmt_stage = 'done'
+    where rows.dmt_stage = 'done' {{ and_in_batch('rows') }}
 {%- endmacro %}
 
 {% macro keep_replaced_done_items() -%}
@@ -105,9 +103,7 @@
     create temporary table {{ replaced_done_items_relation() }} as
         {{ done_item_rows(this) }};
     insert into {{ done_changes_relation() }} (tenant_id, done_at, whole_tenant)
-    select built.tenant_id, null, true
-    from {{ built_watermarks_relation() }} as built
-    where not exists (select from {{ watermarks_relation() }} as loaded where loaded.tenant_id = built.tenant_id)
+    select gone.tenant_id, null, true from ({{ tenants_no_longer_loaded() }}) as gone
 {%- endmacro %}
 
 {% macro log_done_item_changes() -%}

@@ -231,10 +231,21 @@ def test_an_old_item_whose_compliance_changed_rebuilds_from_its_day(db_url: str,
         )
     try:
         old = row_versions(db_url)
-        build_at(f"fct_work_item_compliance {MODEL}", AS_OF, cautious=True)
+        build_at("fct_work_item_compliance", AS_OF, cautious=True)
         after = done_verdicts(db_url, MIXED)
         flipped = [item for item in before if before[item] != after.get(item)]
         assert flipped
+        # the log holds each flipped item's moment done as the row was and as it is (the same
+        # moment: only the verdict moved), and nothing of the items judged alike again
+        logged = query(
+            db_url,
+            "select done_at, whole_tenant from intermediate.work_item_done_changes where tenant_id = %s",
+            MIXED,
+        )
+        assert sorted(logged) == sorted((before[item][0], False) for item in flipped for _ in range(2))
+        build_at(MODEL, AS_OF, cautious=True)
+        left = query(db_url, "select count(*) from intermediate.work_item_done_changes where tenant_id = %s", MIXED)
+        assert left == [(0,)]  # taken by the health mart
         done_date = min(before[item][0].astimezone(BERLIN).date() for item in flipped)
         assert done_date < (WORLD_DAY - timedelta(days=7)).date() + timedelta(days=1)
         rewritten = rewritten_days(old, row_versions(db_url))
