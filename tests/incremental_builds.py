@@ -48,10 +48,13 @@ def drop_index(db_url: str, relation: str, definition: str) -> None:
         conn.execute(f"drop index {name}")
 
 
-def build_at(selection: str, as_of: datetime, *, cautious: bool = False, **variables: object) -> None:
+def build_at(
+    selection: str, as_of: datetime, *, cautious: bool = False, full_refresh: bool = False, **variables: object
+) -> None:
     """``dbt build --select selection`` with var ``as_of`` (and ``variables``), no unit tests.
     ``cautious``: only the data tests of models built (the relationships tests of sources the
-    tenants do not have stay out)."""
+    tenants do not have stay out); ``full_refresh``: build the incremental models in full (the
+    path of a first build, which reads no batch)."""
     run_dbt(
         [
             "build",
@@ -60,6 +63,7 @@ def build_at(selection: str, as_of: datetime, *, cautious: bool = False, **varia
             "--exclude",
             "test_type:unit",
             *(["--indirect-selection", "cautious"] if cautious else []),
+            *(["--full-refresh"] if full_refresh else []),
             "--vars",
             json.dumps({"as_of": as_of.isoformat(), **variables}),
         ]

@@ -408,14 +408,17 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro index_raw_load_ids(tables=none, item_ids=[]) -%}
+{% macro index_raw_load_ids(tables=none, item_ids=[], expressions=[]) -%}
     {#- An index on the dlt load id of every tenant's copy of each raw table the model reads
         (created once; dlt keeps it through its merges and appends), so a run reads the rows
         loaded since rather than every row. `tables`: the raw tables as (source name, table)
         pairs, when the model does not name them with source() (its hooks do). `item_ids`: (source
         name, table, column) triples, an index on that column of every copy too: the item id a
         model staged per item reads its batch by (and_source_item_in_batch). An index is named
-        <table>_<column> (<table>__dlt_load_id for the load id). -#}
+        <table>_<column> (<table>__dlt_load_id for the load id). `expressions`: (source name,
+        table, name, expression) quadruples, an index on the expression of every copy, named
+        <table>_<name>: a key a staging view computes from raw columns, which a read of the view
+        by that key finds through the index (pull_request_key_expressions). -#}
     {%- set copies = [] -%}
     {%- if execute -%}
     {%- if tables is none -%}
@@ -433,13 +436,23 @@
     {%- endfor -%}
     {#- each raw table's copies looked up once (a table indexed on its load id and item id is
         named twice) -#}
-    {%- set schemas_of = {} -%}
+    {#- (source name, table, index name suffix, what is indexed: a column, quoted, or an
+        expression in parentheses) -#}
+    {%- set indexed = [] -%}
     {%- for source_name, table, column in columns + item_ids -%}
+        {%- do indexed.append((source_name, table, column, adapter.quote(column))) -%}
+    {%- endfor -%}
+    {%- for source_name, table, name, expression in expressions -%}
+        {%- do indexed.append((source_name, table, name, '(' ~ expression ~ ')')) -%}
+    {%- endfor -%}
+    {%- set schemas_of = {} -%}
+    {%- for source_name, table, name, definition in indexed -%}
         {%- if (source_name, table) not in schemas_of -%}
             {%- do schemas_of.update({(source_name, table): tenant_schemas(source_name, table)}) -%}
         {%- endif -%}
         {%- for schema, tenant in schemas_of[(source_name, table)] -%}
-            {%- do copies.append("('" ~ schema ~ "', '" ~ table ~ "', '" ~ column ~ "')") -%}
+            {%- do copies.append("('" ~ schema ~ "', '" ~ table ~ "', '" ~ table ~ '_' ~ name ~ "', '"
+                ~ definition | replace("'", "''") ~ "')") -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- endif -%}
@@ -451,14 +464,13 @@
         missing record;
     begin
         for missing in
-            select copies.schema_name, copies.table_name, copies.column_name
-            from (values {{ copies | join(', ') }}) as copies (schema_name, table_name, column_name)
-            where to_regclass(format('%I.%I', copies.schema_name, copies.table_name || '_' || copies.column_name)) is null
+            select copies.schema_name, copies.table_name, copies.index_name, copies.definition
+            from (values {{ copies | join(', ') }}) as copies (schema_name, table_name, index_name, definition)
+            where to_regclass(format('%I.%I', copies.schema_name, copies.index_name)) is null
         loop
             execute format(
-                'create index if not exists %I on %I.%I (%I)',
-                missing.table_name || '_' || missing.column_name, missing.schema_name, missing.table_name,
-                missing.column_name
+                'create index if not exists %I on %I.%I (%s)',
+                missing.index_name, missing.schema_name, missing.table_name, missing.definition
             );
         end loop;
     exception

@@ -71,6 +71,50 @@
     {{ return(pairs) }}
 {%- endmacro %}
 
+{% macro pull_request_key_expressions(tables=none) -%}
+    {#- For index_raw_load_ids: an index on the pull request key ('<source>:<id>', as the staging
+        views compute it) of every tenant's copy of the raw git tables named (all when none), so
+        that a read of a staging view by pull request key (rows_of_batch_pull_requests) is one
+        index probe per copy, not a read of every row. The expression must stay the views'
+        own: `'<source>:' || <id column>::text` (the ids are bigint). -#}
+    {%- set quadruples = [] -%}
+    {%- for source_type, table, key in pull_request_tables() if tables is none or table in tables -%}
+        {%- do quadruples.append((source_type, table, 'pull_request_key', "'" ~ source_type ~ ":' || " ~ key ~ "::text")) -%}
+    {%- endfor -%}
+    {{ return(quadruples) }}
+{%- endmacro %}
+
+{% macro azure_activity_indexes() -%}
+    {#- For index_raw_load_ids' item_ids: an index on the pull request id of every tenant's copy
+        of Azure's raw reviewers and commits, which stg_azure_devops_git__pull_requests reads
+        per pull request (its latest vote, comment and commit). Ensured by that view and by
+        every model reading it. -#}
+    {{ return([
+        ('azure_devops_git', 'reviewers', 'pull_request_id'),
+        ('azure_devops_git', 'commits', 'pull_request_id'),
+    ]) }}
+{%- endmacro %}
+
+{% macro rows_of_batch_pull_requests(relation, alias) -%}
+    {#- A from item: the rows of `relation` (a relation or view with tenant_id and
+        pull_request_id), as `alias`, of the pull requests this build rebuilds. In an incremental
+        build, one read by index per pull request of the batch (lateral_index_read; through a
+        staging view, the raw copies' pull request key indexes, pull_request_key_expressions):
+        a join with the batch read every row of the view (0.3 s for the reviews at 50 tenants x
+        2 years, and as much for the commits, growing with the history). In a build in full,
+        the relation itself (every row is read anyway): restrict it to the partition with
+        and_tenant(alias). -#}
+    {%- if is_incremental() -%}
+    {{ changed_pull_requests_relation() }} as {{ alias }}__batch
+    {{ lateral_index_read(relation, alias,
+        match=alias ~ '.tenant_id = ' ~ alias ~ '__batch.tenant_id and ' ~ alias ~ '.pull_request_id = '
+            ~ alias ~ '__batch.pull_request_id',
+        columns=alias ~ '.*') }}
+    {%- else -%}
+    {{ relation }} as {{ alias }}
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro pull_request_newest_loads(tables) -%}
     {#- (tenant_id, _dlt_load_id): per tenant of the partition and raw git table named, the newest
         dlt load id, read from the table's load id index (one index probe each). -#}
@@ -129,7 +173,11 @@
 {% macro replace_changed_pull_requests() -%}
     {%- set lookups = config.get('pull_request_lookups') -%}
     {%- set also = config.get('rebuild_also') -%}
-    {{ index_raw_load_ids(pull_request_sources(config.get('pull_request_tables'))) }};
+    {{ index_raw_load_ids(
+        pull_request_sources(config.get('pull_request_tables')),
+        item_ids=azure_activity_indexes(),
+        expressions=pull_request_key_expressions(config.get('pull_request_tables'))
+    ) }};
     create table if not exists {{ pull_request_builds_relation() }} (
         model text not null,
         tenant_id text not null,
@@ -356,6 +404,8 @@
 {%- endmacro %}
 
 {% macro replace_logged_pull_requests() -%}
+    -- (reads the raw git rows of its batch through the staging views by pull request key)
+    {{ index_raw_load_ids([], expressions=pull_request_key_expressions()) }};
     create table if not exists {{ pull_request_changes_relation() }} (
         consumer text not null,
         tenant_id text not null,

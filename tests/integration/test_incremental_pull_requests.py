@@ -7,10 +7,12 @@ with one Jira issue's key hidden (renamed in the raw table), so the old pull req
 links to nothing. The sandbox moves a day on (pull requests get reviews, pushes and merges, a new
 one opens; work items move and appear), the tenants are loaded again, the issue gets its key back
 in a new load (as a newly created item would), and the models are built again incrementally.
-The rows must equal those of a rebuild (var rebuild), the old pull request must now link to the
-issue, and only the pull requests loaded since, or naming or linked to an item loaded since, may
-have been rewritten (fct_pull_requests: exactly those int_pull_requests_unified rewrote). A
-changed GitHub login → email mapping (people) rebuilds the tenant.
+The rows must equal those of a rebuild (var rebuild) and of a build in full (which reads the
+staging views whole, where an incremental build reads its batch's rows by index), the old pull
+request must now link to the issue, and only the pull requests loaded since, or naming or linked
+to an item loaded since, may have been rewritten (fct_pull_requests: exactly those
+int_pull_requests_unified rewrote). A changed GitHub login → email mapping (people) rebuilds the
+tenant.
 """
 
 from __future__ import annotations
@@ -39,8 +41,14 @@ from tests.incremental_builds import build_at, index_definitions, query, tenant_
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 GITHUB, AZURE = "ipr_a", "ipr_f"  # Jira + GitHub; Azure Boards + Azure DevOps Git
 TENANTS = (GITHUB, AZURE)
-MODELS = ("int_pull_request_refs", "int_pull_request_work_items", "int_pull_requests_unified", "fct_pull_requests")
-SELECTION = "+fct_pull_requests"
+MODELS = (
+    "int_pull_request_refs",
+    "int_pull_request_work_items",
+    "int_pull_requests_unified",
+    "int_git_moments",
+    "fct_pull_requests",
+)
+SELECTION = "+fct_pull_requests +int_git_moments"
 HIDDEN_KEY = "ZZHIDDEN-1"
 
 
@@ -52,6 +60,7 @@ class Builds:
     item_linked: set[str]  # pull requests naming or linked to a work item loaded after it
     incremental: dict[str, set[tuple[Any, ...]]]
     rebuilt: dict[str, set[tuple[Any, ...]]]
+    refreshed: dict[str, set[tuple[Any, ...]]]  # built in full
     rewritten: dict[str, set[str]]  # pull requests whose rows the incremental build rewrote
 
 
@@ -211,7 +220,9 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         }
         build(as_of, rebuild=True)
         rebuilt = {model: rows_of(db_url, model) for model in MODELS}
-        yield Builds(f"jira:{issue_id}", naming, reloaded, item_linked, incremental, rebuilt, rewritten)
+        build_at(SELECTION, as_of, cautious=True, full_refresh=True)
+        refreshed = {model: rows_of(db_url, model) for model in MODELS}
+        yield Builds(f"jira:{issue_id}", naming, reloaded, item_linked, incremental, rebuilt, refreshed, rewritten)
     finally:
         server.stop()
 
@@ -221,6 +232,50 @@ def test_an_incremental_build_equals_a_rebuild_of_every_pull_request(builds: Bui
     tenant = 1 if model == "fct_pull_requests" else 0  # the mart's key comes first
     assert {row[tenant] for row in builds.incremental[model]} == set(TENANTS), model
     assert builds.incremental[model] == builds.rebuilt[model]
+    assert builds.incremental[model] == builds.refreshed[model]
+
+
+# Each staging view an incremental build reads by pull request key (rows_of_batch_pull_requests),
+# with a raw table of each host it reads.
+GIT, AZURE_GIT = f"raw_github__{GITHUB}", f"raw_azure_devops_git__{AZURE}"
+KEY_READS = {
+    "intermediate.int_pull_requests__unioned": (f"{GIT}.pull_requests", f"{AZURE_GIT}.pull_requests"),
+    "intermediate.int_pull_request_reviews_unified": (f"{GIT}.reviews", f"{AZURE_GIT}.reviewers"),
+    "staging.stg_github__commits": (f"{GIT}.commits",),
+    "staging.stg_azure_devops_git__commits": (f"{AZURE_GIT}.commits",),
+    "staging.stg_azure_devops_git__pull_request_work_items": (f"{AZURE_GIT}.pull_request_work_items",),
+}
+
+
+@pytest.mark.parametrize("view", KEY_READS)
+def test_a_staging_view_is_read_by_pull_request_key_through_an_index(builds: Builds, db_url: str, view: str) -> None:
+    """The raw copies' pull request key indexes (pull_request_key_expressions) index the very
+    expression the views compute: a read of one pull request's rows through the view scans no
+    raw table whole. Were a view's key written otherwise, every pull request of a batch would read
+    its tables whole."""
+    for table in KEY_READS[view]:
+        schema, name = table.split(".")
+        tenant = GITHUB if schema == GIT else AZURE
+        [(pull_request,)] = query(
+            db_url,
+            "select min(pull_request_id) from intermediate.int_pull_requests_unified where tenant_id = %s",
+            tenant,
+        )
+        with psycopg.connect(db_url) as conn:
+            conn.execute("set enable_seqscan = off")  # (the tables are small: make a scan costly, not impossible)
+            plan = "\n".join(
+                row[0]
+                for row in conn.execute(
+                    f"explain select * from {view} where tenant_id = %s and pull_request_id = %s",
+                    (tenant, pull_request),
+                )
+            )
+        assert f"Seq Scan on {name}" not in plan, plan
+        assert f"{name}_pull_request_key" in plan, plan
+        if view == "intermediate.int_pull_requests__unioned" and tenant == AZURE:
+            # Azure's latest vote, comment and commit of the pull request: by its id (azure_activity_indexes)
+            assert "reviewers_pull_request_id" in plan and "commits_pull_request_id" in plan, plan
+            assert "Seq Scan on reviewers" not in plan and "Seq Scan on commits" not in plan, plan
 
 
 def test_an_old_pull_request_links_to_an_item_created_since(builds: Builds) -> None:

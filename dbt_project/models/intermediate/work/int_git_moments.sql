@@ -52,21 +52,23 @@ reviews as (
         reviews.reviewer_email, reviews.reviewer_login, reviews.submitted_at, reviews.first_activity_at,
         coalesce(by_email.person_id, by_login.person_id) as person_id,
         pull_requests.author_login, pull_requests.author_person_id, pull_requests.opened_at
-    from {{ ref('int_pull_request_reviews_unified') }} as reviews
+    from {{ rows_of_batch_pull_requests(ref('int_pull_request_reviews_unified'), 'reviews') }}
     {{ reviewer_person_joins('reviews', 'people') }}
     left join pull_requests
         on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
-    where true {{ and_pull_request_in_batch('reviews') }}
+    where true {{ and_tenant('reviews') }}
 ),
 
 commits as (
-    select tenant_id, pull_request_id, commit_sha, author_email, author_login, authored_at
-    from {{ ref('stg_github__commits') }}
-    where true {{ and_pull_request_in_batch() }}
+    select commits.tenant_id, commits.pull_request_id, commits.commit_sha, commits.author_email,
+        commits.author_login, commits.authored_at
+    from {{ rows_of_batch_pull_requests(ref('stg_github__commits'), 'commits') }}
+    where true {{ and_tenant('commits') }}
     union all
-    select tenant_id, pull_request_id, commit_sha, author_email, author_login, authored_at
-    from {{ ref('stg_azure_devops_git__commits') }}
-    where true {{ and_pull_request_in_batch() }}
+    select commits.tenant_id, commits.pull_request_id, commits.commit_sha, commits.author_email,
+        commits.author_login, commits.authored_at
+    from {{ rows_of_batch_pull_requests(ref('stg_azure_devops_git__commits'), 'commits') }}
+    where true {{ and_tenant('commits') }}
 ),
 
 facts as (

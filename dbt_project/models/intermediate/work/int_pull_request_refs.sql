@@ -16,9 +16,10 @@
 with
 
 pull_requests as (
-    select tenant_id, pull_request_id, title, head_branch, description
-    from {{ ref('int_pull_requests__unioned') }}
-    where true {{ and_pull_request_in_batch() }}
+    select pull_requests.tenant_id, pull_requests.pull_request_id, pull_requests.title,
+        pull_requests.head_branch, pull_requests.description
+    from {{ rows_of_batch_pull_requests(ref('int_pull_requests__unioned'), 'pull_requests') }}
+    where true {{ and_tenant('pull_requests') }}
 ),
 
 texts as (

@@ -50,9 +50,9 @@ tool_links as (
         'tool_link'::text as found_in,
         0 as priority
     from (
-        select tenant_id, pull_request_id, work_item_id
-        from {{ ref('stg_azure_devops_git__pull_request_work_items') }} as links
-        where true {{ and_pull_request_in_batch('links') }}
+        select links.tenant_id, links.pull_request_id, links.work_item_id
+        from {{ rows_of_batch_pull_requests(ref('stg_azure_devops_git__pull_request_work_items'), 'links') }}
+        where true {{ and_tenant('links') }}
         -- the batch's links first, then their items by uid (not every item against the batch)
         offset 0
     ) as links

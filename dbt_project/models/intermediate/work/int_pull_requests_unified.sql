@@ -18,15 +18,17 @@
 with
 
 pull_requests as (
-    select * from {{ ref('int_pull_requests__unioned') }}
-    where true {{ and_pull_request_in_batch() }}
+    select pull_requests.*
+    from {{ rows_of_batch_pull_requests(ref('int_pull_requests__unioned'), 'pull_requests') }}
+    where true {{ and_tenant('pull_requests') }}
 ),
 
 reviews as (
     select reviews.*
-    from {{ ref('int_pull_request_reviews_unified') }} as reviews
-    inner join pull_requests
-        on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
+    from pull_requests
+    {{ join_batch_by_index(ref('int_pull_request_reviews_unified'), 'reviews',
+        match='reviews.tenant_id = pull_requests.tenant_id and reviews.pull_request_id = pull_requests.pull_request_id',
+        columns='reviews.*') }}
     where reviews.reviewer_login is distinct from pull_requests.author_login
       and (reviews.reviewer_email is null or reviews.reviewer_email is distinct from pull_requests.author_email)
 ),

@@ -1,6 +1,7 @@
 {#- The columns of stg_github__pull_requests (so the two unify), plus author_email and Azure's
     own status. Azure has no "updated at": the latest of creation, closing, votes, comments
     and commits stands in for it. -#}
+{{ config(pre_hook="{{ index_raw_load_ids([], item_ids=azure_activity_indexes()) }}") }}
 with
 
 source as (
@@ -8,30 +9,6 @@ source as (
         'id', 'artifact_id', 'project_name', 'repository_name', 'title', 'description', 'status',
         'is_draft', 'author_email', 'source_ref', 'target_ref', 'created_at', 'closed_at', 'web_url'
     ]) }}
-),
-
-reviewer_activity as (
-    select
-        tenant_id,
-        pull_request_id,
-        greatest(max(voted_at::timestamptz), max(vote_reset_at::timestamptz), max(last_commented_at::timestamptz))
-            as last_review_at
-    from (
-        {{ union_tenant_sources(source('azure_devops_git', 'reviewers'), 'azure_devops_git', [
-            'pull_request_id', 'voted_at', 'vote_reset_at', 'last_commented_at'
-        ]) }}
-    ) as reviewers
-    group by tenant_id, pull_request_id
-),
-
-commit_activity as (
-    select tenant_id, pull_request_id, max(committed_at::timestamptz) as last_commit_at
-    from (
-        {{ union_tenant_sources(source('azure_devops_git', 'commits'), 'azure_devops_git', [
-            'pull_request_id', 'committed_at'
-        ]) }}
-    ) as commits
-    group by tenant_id, pull_request_id
 ),
 
 renamed as (
@@ -62,12 +39,33 @@ renamed as (
         lower(source.author_email::text) as author_email,
         source.status::text as azure_status
     from source
-    left join reviewer_activity
-        on source.tenant_id = reviewer_activity.tenant_id
-        and source.id::bigint = reviewer_activity.pull_request_id::bigint
-    left join commit_activity
-        on source.tenant_id = commit_activity.tenant_id
-        and source.id::bigint = commit_activity.pull_request_id::bigint
+    -- each pull request's reviewers and commits read by its id, through the raw copies' index
+    -- on it (macros/incremental_pull_requests.sql, azure_activity_indexes): a read of a few
+    -- pull requests (an incremental build's batch) reads only theirs, where a join of whole
+    -- aggregates read every reviewer and commit of every tenant (0.3 s at 50 tenants x 2
+    -- years). A read of every pull request (a build in full) pays twice as much: 0.54 s
+    -- against 0.26 s. A reader of other columns reads neither (the joins are removed).
+    left join lateral (
+        select greatest(
+            max(reviewers.voted_at::timestamptz), max(reviewers.vote_reset_at::timestamptz),
+            max(reviewers.last_commented_at::timestamptz)
+        ) as last_review_at
+        from (
+            {{ union_tenant_sources(source('azure_devops_git', 'reviewers'), 'azure_devops_git', [
+                'pull_request_id', 'voted_at', 'vote_reset_at', 'last_commented_at'
+            ]) }}
+        ) as reviewers
+        where reviewers.tenant_id = source.tenant_id and reviewers.pull_request_id::bigint = source.id::bigint
+    ) as reviewer_activity on true
+    left join lateral (
+        select max(commits.committed_at::timestamptz) as last_commit_at
+        from (
+            {{ union_tenant_sources(source('azure_devops_git', 'commits'), 'azure_devops_git', [
+                'pull_request_id', 'committed_at'
+            ]) }}
+        ) as commits
+        where commits.tenant_id = source.tenant_id and commits.pull_request_id::bigint = source.id::bigint
+    ) as commit_activity on true
 )
 
 select * from renamed
