@@ -25,10 +25,9 @@ pull_requests as (
 
 reviews as (
     select reviews.*
-    from pull_requests
-    {{ join_batch_by_index(ref('int_pull_request_reviews_unified'), 'reviews',
-        match='reviews.tenant_id = pull_requests.tenant_id and reviews.pull_request_id = pull_requests.pull_request_id',
-        columns='reviews.*') }}
+    from {{ rows_of_batch_pull_requests(ref('int_pull_request_reviews_unified'), 'reviews') }}
+    inner join pull_requests
+        on pull_requests.tenant_id = reviews.tenant_id and pull_requests.pull_request_id = reviews.pull_request_id
     where reviews.reviewer_login is distinct from pull_requests.author_login
       and (reviews.reviewer_email is null or reviews.reviewer_email is distinct from pull_requests.author_email)
 ),
