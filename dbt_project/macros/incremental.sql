@@ -468,14 +468,18 @@
             from (values {{ copies | join(', ') }}) as copies (schema_name, table_name, index_name, definition)
             where to_regclass(format('%I.%I', copies.schema_name, copies.index_name)) is null
         loop
-            execute format(
-                'create index if not exists %I on %I.%I (%s)',
-                missing.index_name, missing.schema_name, missing.table_name, missing.definition
-            );
+            -- each index on its own: a clash undoes only that one (the others this block created
+            -- stay; only a missing index gets here, so a build with all of them pays nothing)
+            begin
+                execute format(
+                    'create index if not exists %I on %I.%I (%s)',
+                    missing.index_name, missing.schema_name, missing.table_name, missing.definition
+                );
+            exception
+                -- another model reading the same raw table created it at the same moment
+                when unique_violation or duplicate_table then null;
+            end;
         end loop;
-    exception
-        -- another model reading the same raw table created it at the same moment
-        when unique_violation or duplicate_table then null;
     end
     $index$
     {%- else -%}
