@@ -54,10 +54,9 @@
         person_id and github_login, which attribute commits, pull requests and reviews)
         changed (people_version); a sprint with no row yet; and the sprints of a project a
         person's primary project moved from or to (its members by project).
-    git_loaded_at is the newest completed dlt load of the tenant's git sources when the build
-    began (stg_dlt_loads__loads), the same on every row of a tenant (the rows kept are stamped
-    anew), so an incremental build's rows equal a rebuild's at the same as_of. Build with
-    var rebuild=true after loading data for a past window, or when as_of moved back. After
+    The rows kept are not written again: no column says when a row was built (how fresh the
+    sources are is fct_source_freshness, one row per tenant and source), so an incremental
+    build's rows equal a rebuild's at the same as_of. Build with var rebuild=true after loading data for a past window, or when as_of moved back. After
     changing a sprint mart's logic, rebuild it with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
 
@@ -79,10 +78,6 @@
 
 {% macro changed_sprints_relation() -%}
     pg_temp.changed_sprints__{{ this.name }}
-{%- endmacro %}
-
-{% macro git_watermarks_relation() -%}
-    pg_temp.git_watermarks__{{ this.name }}
 {%- endmacro %}
 
 {% macro git_moment_changes_relation() -%}
@@ -287,24 +282,6 @@
     {%- endif %}
 {%- endmacro %}
 
-{% macro git_watermarks() -%}
-    {#- Per tenant, the newest git load this build reads (every row's git_loaded_at): the newest
-        completed dlt load of its git sources (stg_dlt_loads__loads; a load id is the moment a
-        raw row's _dlt_load_id names). Rows of a load not completed yet count as new next time. -#}
-    {%- if is_incremental() -%}
-    select tenant_id, loaded_at from {{ git_watermarks_relation() }}
-    {%- else -%}
-    {{ completed_git_loads() }}
-    {%- endif -%}
-{%- endmacro %}
-
-{% macro completed_git_loads() -%}
-    select loads.tenant_id, max(to_timestamp(loads.load_id::double precision)) as loaded_at
-    from {{ ref('stg_dlt_loads__loads') }} as loads
-    where loads.is_loaded and loads.source_type in ('github', 'azure_devops_git') {{ and_tenant('loads') }}
-    group by loads.tenant_id
-{%- endmacro %}
-
 {% macro current_sprints() -%}
     {#- int_sprints_unified's sprints of the partition with their window at this build's as_of. -#}
     select
@@ -325,9 +302,7 @@
 {% macro replace_changed_sprints() -%}
     {%- if is_incremental() -%}
     {%- set changed = config.get('changed_sprints') -%}
-    drop table if exists {{ git_watermarks_relation() }};
-    create temporary table {{ git_watermarks_relation() }} as
-        {{ completed_git_loads() }};
+    {{ drop_retired_columns(['git_loaded_at']) }};
     drop table if exists {{ changed_sprints_relation() }};
     create temporary table {{ changed_sprints_relation() }} (
         tenant_id text not null,
@@ -396,24 +371,35 @@
     where tenant_id in ({{ tenants_gone(this, ref('int_sprints_unified')) }});
     delete from {{ this }} as built
     using {{ changed_sprints_relation() }} as changed
-    where built.tenant_id = changed.tenant_id and built.sprint_uid = changed.sprint_uid;
-    -- the rows kept have read every git load up to now too (one update: each row kept is
-    -- written once)
-    update {{ this }} as built
-    set git_loaded_at = stamps.loaded_at
-    from (
-        select tenants.tenant_id, loaded.loaded_at
-        from (select distinct tenant_id from {{ this }} {{ tenant_filter() }}) as tenants
-        left join {{ git_watermarks_relation() }} as loaded on loaded.tenant_id = tenants.tenant_id
-    ) as stamps
-    where stamps.tenant_id = built.tenant_id
-        and built.git_loaded_at is distinct from stamps.loaded_at
+    where built.tenant_id = changed.tenant_id and built.sprint_uid = changed.sprint_uid
     {%- else -%}
     -- a build in full takes every entry logged for it
     {{ create_git_moment_changes() }};
     delete from {{ git_moment_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }};
     delete from {{ sprint_input_changes_relation() }} where consumer = '{{ this.name }}' {{ and_tenant() }}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro drop_retired_columns(columns) -%}
+    {#- Drop columns the model no longer has from its table as built before (on_schema_change
+        'fail' would stop an incremental build otherwise): the sprint marts' git_loaded_at, a
+        stamp of every row with the tenant's newest git load that cost a rewrite of every kept
+        row each day (fct_source_freshness says it per tenant now). Looks in the catalog first,
+        so a table without them is not locked. -#}
+    do $$
+    declare
+        retired text;
+    begin
+        foreach retired in array array[{% for column in columns %}'{{ column }}'{% if not loop.last %}, {% endif %}{% endfor %}]::text[] loop
+            if exists (
+                select from pg_attribute
+                where attrelid = '{{ this }}'::regclass and attname = retired and not attisdropped
+            ) then
+                execute format('alter table {{ this }} drop column %I', retired);
+            end if;
+        end loop;
+    end
+    $$
 {%- endmacro %}
 
 {% macro and_sprint_in_batch(alias=none) -%}

@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -73,6 +74,7 @@ MARTS = (
     "fct_developer_sprints",
     "fct_pr_health",
     "fct_pull_requests",
+    "fct_source_freshness",
 )
 #: The delivery marts and what they read, and the compliance marts (the Sprint dashboard shows the
 #: sprint's open flags); the data tests of the models upstream are left to their own tests
@@ -339,6 +341,48 @@ def test_azure_pull_requests_reach_fct_pull_requests(built: Built, db_url: str) 
     }
     assert len(want) >= 10
     assert got == want
+
+
+#: The sources each tenant loaded (built's loads).
+LOADED = {JIRA: ("github", "jira"), CLICKUP: ("clickup", "github"), AZURE: ("azure_boards", "azure_devops_git")}
+
+
+def test_source_freshness_is_each_source_s_newest_completed_load(built: Built, db_url: str) -> None:
+    # Derived here from each raw dataset's own _dlt_loads: the completed loads (status 0), the
+    # newest by the id's number.
+    for tenant, sources in LOADED.items():
+        want = {}
+        for source in sources:
+            loads = query(db_url, f"select load_id, status, inserted_at from raw_{source}__{tenant}._dlt_loads")
+            completed = [load for load in loads if load[1] == 0]
+            newest = max(completed, key=lambda load: Decimal(load[0]))
+            want[source] = (newest[0], newest[2], len(completed))
+        got = {
+            row[0]: row[1:]
+            for row in query(
+                db_url,
+                "select source_type, last_load_id, last_loaded_at, completed_loads"
+                " from marts.fct_source_freshness where tenant_id = %s",
+                tenant,
+            )
+        }
+        assert got == want, tenant
+
+
+def test_source_freshness_shows_the_reader_only_its_declared_tenant(built: Built, settings: Settings) -> None:
+    def seen(declared: str | None) -> set[tuple[str, str]]:
+        with psycopg.connect(reader_url(settings)) as conn, conn.transaction():
+            if declared is not None:
+                conn.execute("select set_config('pulse.tenant_ids', %s, true)", (declared,))
+            rows = conn.execute(
+                "select tenant_id, source_type from marts.fct_source_freshness where tenant_id = any(%s)",
+                (list(LOADED),),
+            ).fetchall()
+        return set(rows)
+
+    assert seen(JIRA) == {(JIRA, source) for source in LOADED[JIRA]}
+    assert seen(f"{AZURE},{CLICKUP}") == {(tenant, source) for tenant in (AZURE, CLICKUP) for source in LOADED[tenant]}
+    assert seen(None) == set()
 
 
 def checksums(db_url: str, tenant: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ Azure DevOps Git) and built; the sandbox moves a day on (items change status, ne
 pull requests are reviewed, merged and opened), the tenants are loaded again (incremental loads)
 and the marts are built again incrementally with a later as_of. Their rows must equal those of a
 rebuild of every sprint (var rebuild) with the same as_of, and the incremental build must have
-rebuilt fewer sprints than there are, but some.
+rebuilt fewer sprints than there are, but some, and written no row but those it rebuilt.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 JIRA, AZURE = "isp_a", "isp_f"
 TENANTS = (JIRA, AZURE)
 MARTS = ("fct_sprints", "fct_developer_sprints")
-SELECTION = "+fct_sprints +fct_developer_sprints +dim_sprints +dim_people"
+SELECTION = "+fct_sprints +fct_developer_sprints +dim_sprints +dim_people +fct_source_freshness"
 
 
 @dataclass
@@ -50,7 +50,10 @@ class Builds:
     #: rows each mart inserted in the incremental build and in the rebuild (every tenant's)
     inserted: dict[str, int]
     inserted_by_rebuild: dict[str, int]
+    #: each tenant's newest completed git load (fct_source_freshness) after the first build and after the day's
     git_loaded_at: list[dict[str, datetime]]
+    #: rows of each mart (of every tenant) the incremental build wrote: new or rewritten since the first build
+    written: dict[str, int]
     #: int_people's rows of the tenants after the incremental build and after the rebuild
     people: tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]
 
@@ -105,10 +108,17 @@ def git_watermarks(db_url: str) -> dict[str, datetime]:
     return dict(
         query(
             db_url,
-            "select tenant_id, max(git_loaded_at) from marts.fct_sprints where tenant_id = any(%s) group by tenant_id",
+            "select tenant_id, max(last_loaded_at) from marts.fct_source_freshness"
+            " where tenant_id = any(%s) and source_type in ('github', 'azure_devops_git') group by tenant_id",
             list(TENANTS),
         )
     )
+
+
+def row_versions(db_url: str, mart: str) -> set[tuple[str, str]]:
+    """Each row's place and writing transaction: a row written again (updated, or deleted and
+    inserted) gets others, a row left alone keeps both."""
+    return {(str(place), str(xmin)) for place, xmin in query(db_url, f"select ctid, xmin from marts.{mart}")}
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +134,7 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         build(WORLD_DAY + timedelta(hours=6))
         before = {mart: rows_of(db_url, mart) for mart in MARTS}
         watermarks = [git_watermarks(db_url)]
+        versions = {mart: row_versions(db_url, mart) for mart in MARTS}
 
         server.advance(days=1, touches_per_tenant=8)
         load_all(server, db_url, pipelines)
@@ -131,12 +142,15 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         as_of = WORLD_DAY + timedelta(days=2)
         inserted = build(as_of)
         incremental = {mart: rows_of(db_url, mart) for mart in MARTS}
+        written = {mart: len(row_versions(db_url, mart) - versions[mart]) for mart in MARTS}
         people = tenant_rows(db_url, "intermediate.int_people", TENANTS)
         watermarks.append(git_watermarks(db_url))
         inserted_by_rebuild = build(as_of, rebuild=True)
         rebuilt = {mart: rows_of(db_url, mart) for mart in MARTS}
         people_rebuilt = tenant_rows(db_url, "intermediate.int_people", TENANTS)
-        yield Builds(before, incremental, rebuilt, inserted, inserted_by_rebuild, watermarks, (people, people_rebuilt))
+        yield Builds(
+            before, incremental, rebuilt, inserted, inserted_by_rebuild, watermarks, written, (people, people_rebuilt)
+        )
     finally:
         server.stop()
 
@@ -164,10 +178,18 @@ def test_the_day_changed_rows(builds: Builds) -> None:
     assert builds.incremental["fct_developer_sprints"] - builds.before["fct_developer_sprints"]
 
 
-def test_the_git_watermark_moved_with_the_day_s_git_load(builds: Builds) -> None:
+def test_the_git_freshness_moved_with_the_day_s_git_load(builds: Builds) -> None:
     first, second = builds.git_loaded_at
     for tenant in TENANTS:
         assert first[tenant] is not None and second[tenant] > first[tenant], tenant
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_the_incremental_build_wrote_only_the_rows_it_inserted(builds: Builds, mart: str) -> None:
+    # The rows of the sprints not rebuilt are left as they were, not stamped anew: a day's build
+    # writes what changed, not the history (the marts once rewrote every row of a tenant whose
+    # git load moved, to stamp it).
+    assert builds.written[mart] == builds.inserted[mart], (mart, builds.written, builds.inserted)
 
 
 def test_people_built_incrementally_equal_a_rebuild(builds: Builds) -> None:
@@ -227,6 +249,26 @@ def test_dmt_figures_follow_a_change_that_loads_nothing(builds: Builds, db_url: 
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("delete from control.projects where tenant_id = %s", [AZURE])
+
+
+def test_a_mart_built_with_the_retired_git_stamp_loses_it_and_builds_on(builds: Builds, db_url: str) -> None:
+    # A warehouse built before the stamp moved to fct_source_freshness has a git_loaded_at
+    # column on both marts; the next incremental build drops it (schema-change failure
+    # otherwise) and keeps every row.
+    as_of = WORLD_DAY + timedelta(days=2)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for mart in MARTS:
+            conn.execute(f"alter table marts.{mart} add column git_loaded_at timestamp with time zone")
+            conn.execute(f"update marts.{mart} set git_loaded_at = now() where tenant_id = any(%s)", [list(TENANTS)])
+    build(as_of)
+    for mart in MARTS:
+        columns = query(
+            db_url,
+            "select column_name from information_schema.columns where table_schema = 'marts' and table_name = %s",
+            mart,
+        )
+        assert ("git_loaded_at",) not in columns and len(columns) > 10, mart
+    assert_equal_to_a_rebuild(db_url, as_of)
 
 
 def new_load(conn: psycopg.Connection[Any], schema: str) -> str:

@@ -25,10 +25,6 @@
 
 with
 
-git_watermarks as (
-    {{ git_watermarks() }}
-),
-
 people_versions as (
     {{ people_versions() }}
 ),
@@ -363,7 +359,6 @@ select
         as dmt_compliance_rate,
     sprints.start_at,
     sprints.window_end_at,
-    git_watermarks.loaded_at as git_loaded_at,
     people_versions.people_version
 from members
 inner join sprints
@@ -396,7 +391,5 @@ left join turnaround
     on turnaround.tenant_id = members.tenant_id
     and turnaround.sprint_uid = members.sprint_uid
     and turnaround.person_id = members.person_id
-left join git_watermarks
-    on git_watermarks.tenant_id = members.tenant_id
 left join people_versions
     on people_versions.tenant_id = members.tenant_id

@@ -30,10 +30,6 @@
 
 with
 
-git_watermarks as (
-    {{ git_watermarks() }}
-),
-
 sprints as (
     select
         tenant_id,
@@ -288,8 +284,7 @@ select
     coalesce(reviews.prs_merged_without_review, 0)::integer as prs_merged_without_review,
     round(reviews.mean_hours_to_first_review, 2)::numeric(12, 2) as mean_hours_to_first_review,
     round(100.0 * reviews.prs_reviewed / nullif(reviews.prs_merged, 0), 2)::numeric(5, 2) as share_reviewed,
-    blocked.source_loaded_at,
-    git_watermarks.loaded_at as git_loaded_at
+    blocked.source_loaded_at
 from sprints
 left join completion
     on completion.tenant_id = sprints.tenant_id and completion.sprint_uid = sprints.sprint_uid
@@ -301,5 +296,3 @@ left join blocked
     on blocked.tenant_id = sprints.tenant_id and blocked.sprint_uid = sprints.sprint_uid
 left join reviews
     on reviews.tenant_id = sprints.tenant_id and reviews.sprint_uid = sprints.sprint_uid
-left join git_watermarks
-    on git_watermarks.tenant_id = sprints.tenant_id
