@@ -56,8 +56,9 @@
         person's primary project moved from or to (its members by project).
     The rows kept are not written again: no column says when a row was built (how fresh the
     sources are is fct_source_freshness, one row per tenant and source), so an incremental
-    build's rows equal a rebuild's at the same as_of. Build with var rebuild=true after loading data for a past window, or when as_of moved back. After
-    changing a sprint mart's logic, rebuild it with `dbt build --full-refresh --select <model>`.
+    build's rows equal a rebuild's at the same as_of. Build with var rebuild=true after loading
+    data for a past window, or when as_of moved back. After changing a sprint mart's logic,
+    rebuild it with `dbt build --full-refresh --select <model>`.
     Unit tests run the full path (is_incremental false). -#}
 
 {% macro per_sprint_table(changed) -%}
