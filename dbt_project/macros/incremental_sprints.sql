@@ -303,7 +303,7 @@
 {% macro replace_changed_sprints() -%}
     {%- if is_incremental() -%}
     {%- set changed = config.get('changed_sprints') -%}
-    {{ drop_retired_columns(['git_loaded_at']) }};
+    {{ drop_retired_columns(['git_loaded_at', 'inputs_version']) }};
     drop table if exists {{ changed_sprints_relation() }};
     create temporary table {{ changed_sprints_relation() }} (
         tenant_id text not null,
@@ -385,8 +385,10 @@
     {#- Drop columns the model no longer has from its table as built before (on_schema_change
         'fail' would stop an incremental build otherwise): the sprint marts' git_loaded_at, a
         stamp of every row with the tenant's newest git load that cost a rewrite of every kept
-        row each day (fct_source_freshness says it per tenant now). Looks in the catalog first,
-        so a table without them is not locked. -#}
+        row each day (fct_source_freshness says it per tenant now), and inputs_version, a
+        fingerprint of their inputs before the marts logged what changed. Looks in the catalog
+        first, so a table without them is not locked; `if exists`, for two partitions' builds
+        that both saw the column (the second waits for the first's lock, then finds it gone). -#}
     do $$
     declare
         retired text;
@@ -396,7 +398,7 @@
                 select from pg_attribute
                 where attrelid = '{{ this }}'::regclass and attname = retired and not attisdropped
             ) then
-                execute format('alter table {{ this }} drop column %I', retired);
+                execute format('alter table %s drop column if exists %I', '{{ this }}', retired);
             end if;
         end loop;
     end

@@ -79,7 +79,7 @@ MARTS = (
 #: The delivery marts and what they read, and the compliance marts (the Sprint dashboard shows the
 #: sprint's open flags); the data tests of the models upstream are left to their own tests
 #: (test_work_models.py, test_compliance_marts.py, the staging tests), and unit tests run in every
-#: project build. The sprint marts read the tenants' git loads (staging.dlt_loads).
+#: project build. fct_source_freshness reads the tenants' loads (staging.dlt_loads).
 SELECT = (
     "staging.jira staging.clickup staging.azure_boards staging.azure_devops_git staging.github staging.dlt_loads "
     "intermediate.work marts.compliance marts.delivery"

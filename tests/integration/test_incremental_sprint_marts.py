@@ -253,12 +253,13 @@ def test_dmt_figures_follow_a_change_that_loads_nothing(builds: Builds, db_url: 
 
 def test_a_mart_built_with_the_retired_git_stamp_loses_it_and_builds_on(builds: Builds, db_url: str) -> None:
     # A warehouse built before the stamp moved to fct_source_freshness has a git_loaded_at
-    # column on both marts; the next incremental build drops it (schema-change failure
-    # otherwise) and keeps every row.
+    # column on both marts (and, before the marts logged what changed, inputs_version); the next
+    # incremental build drops them (schema-change failure otherwise) and keeps every row.
     as_of = WORLD_DAY + timedelta(days=2)
     with psycopg.connect(db_url, autocommit=True) as conn:
         for mart in MARTS:
             conn.execute(f"alter table marts.{mart} add column git_loaded_at timestamp with time zone")
+            conn.execute(f"alter table marts.{mart} add column inputs_version text")
             conn.execute(f"update marts.{mart} set git_loaded_at = now() where tenant_id = any(%s)", [list(TENANTS)])
     build(as_of)
     for mart in MARTS:
@@ -267,7 +268,7 @@ def test_a_mart_built_with_the_retired_git_stamp_loses_it_and_builds_on(builds: 
             "select column_name from information_schema.columns where table_schema = 'marts' and table_name = %s",
             mart,
         )
-        assert ("git_loaded_at",) not in columns and len(columns) > 10, mart
+        assert not {("git_loaded_at",), ("inputs_version",)} & set(columns) and len(columns) > 10, mart
     assert_equal_to_a_rebuild(db_url, as_of)
 
 
