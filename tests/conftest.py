@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,7 +74,6 @@ def db_url(settings: object) -> str:
 def run_dbt(args: list[str]) -> str:
     """Run dbt against the test database; fail the test with dbt's output if it fails."""
     import subprocess
-    import sys
 
     from pulse.dbt import DBT_PROJECT_DIR, dbt_env
 
@@ -87,6 +87,30 @@ def run_dbt(args: list[str]) -> str:
     if result.returncode != 0:
         pytest.fail(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
     return result.stdout
+
+
+@pytest.fixture(autouse=True)
+def no_dagster_instance_left_entered() -> Iterator[None]:
+    """Fail the test that leaves a Dagster instance entered, and undo it for the tests after.
+
+    Entering an instance (``with instance``; a schedule context does it the first time its
+    ``instance`` or ``resources`` are read) sets a context variable, DefsStateStorage's current
+    storage, until the instance exits. A schedule context with resources used outside a ``with``
+    never exits it: it lives on in a reference cycle until the garbage collector frees it. When
+    that happens on another thread (a test's HTTP or SMTP server), the main thread keeps the
+    variable, now pointing at a storage whose instance is gone, and every later Dagster job or
+    definitions load in the session fails with "Attempted to resolve undefined DagsterInstance
+    weakref". So each test must leave the variable as it found it: unset."""
+    yield
+    defs_state = sys.modules.get("dagster._core.storage.defs_state.base")
+    if defs_state is None or defs_state.DefsStateStorage.get() is None:
+        return
+    defs_state._current_storage.set(None)  # the tests after this one start clean
+    pytest.fail(
+        "a Dagster instance was entered and not exited (DefsStateStorage's current storage is still "
+        "set): use build_schedule_context(...) and instances in a `with` block",
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -190,12 +190,12 @@ def test_fresh_data_reaches_the_account_manager_through_the_job_and_sensor_once(
     assert len(smtp.messages) == 1
 
     # The half-hourly schedule rescores every active tenant with a partition, this one included.
-    requests = account_health_schedule(
-        dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=datetime(2026, 12, 1, 10, 5, tzinfo=UTC),
-            resources={"warehouse": PulseWarehouse()},
-        )
-    )
+    # In a `with`: the context enters an instance of its own (tests/conftest.py says why it must exit).
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 12, 1, 10, 5, tzinfo=UTC),
+        resources={"warehouse": PulseWarehouse()},
+    ) as context:
+        requests = account_health_schedule(context)
     assert isinstance(requests, list)
     assert f"account-health:{TENANT}:2026-12-01T10:05:00+00:00" in {request.run_key for request in requests}
