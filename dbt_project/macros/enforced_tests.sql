@@ -100,8 +100,13 @@
     {%- for test in column_tests_of_model() %}
         {%- set column = test.column %}
         {%- if test.kind == 'not_null' %}
-        -- a no-op (no scan) when the column is NOT NULL already
-        alter table {{ this }} alter column {{ adapter.quote(column) }} set not null;
+        -- only when missing: even a no-op SET NOT NULL locks the table against its readers
+        if exists (
+            select from pg_attribute
+            where attrelid = '{{ this }}'::regclass and attname = '{{ column }}' and not attnotnull
+        ) then
+            alter table {{ this }} alter column {{ adapter.quote(column) }} set not null;
+        end if;
         {%- elif test.kind == 'accepted_values' %}
         {%- do checks.append(accepted_values_constraint(column, test['values'])) %}
         {{ add_check(this, checks[-1], adapter.quote(column) ~ ' in (' ~ quoted_values(test['values']) ~ ')') }}

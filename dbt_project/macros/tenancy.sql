@@ -106,12 +106,45 @@
 
 {% macro enable_tenant_rls() -%}
     {#- Row-level security on a mart: pulse_reader sees the rows of the tenants declared for
-        its transaction (control.tenant_visible), and none when none is declared. -#}
-    alter table {{ this }} enable row level security;
-    drop policy if exists tenant_isolation on {{ this }};
-    create policy tenant_isolation on {{ this }} for select to pulse_reader
+        its transaction (control.tenant_visible), and none when none is declared.
+
+        Written only when the mart lacks it: ALTER TABLE … ENABLE ROW LEVEL SECURITY and CREATE
+        POLICY take an ACCESS EXCLUSIVE lock on the mart, which waits for every open reader of
+        it (an analyst's long query, a dashboard's transaction) while every reader after waits
+        behind it. A build that changes a mart's rows only needs ROW EXCLUSIVE. So one catalog
+        read decides: security enabled, the policy there and written by these statements (its
+        comment is their md5, tenant_rls_fingerprint()), pulse_reader able to select. A mart
+        built anew (a full refresh) or a policy written otherwise gets the statements again. -#}
+    do $$
+    begin
+        if not exists (
+            select
+            from pg_class as mart
+            join pg_policy as policy on policy.polrelid = mart.oid
+            where mart.oid = '{{ this }}'::regclass
+                and mart.relrowsecurity
+                and policy.polname = 'tenant_isolation'
+                and obj_description(policy.oid, 'pg_policy') = '{{ tenant_rls_fingerprint() }}'
+        ) or not has_table_privilege('pulse_reader', '{{ this }}'::regclass, 'select') then
+            {{ tenant_rls_statements(this) | indent(12) }}
+            comment on policy tenant_isolation on {{ this }} is '{{ tenant_rls_fingerprint() }}';
+        end if;
+    end
+    $$
+{%- endmacro %}
+
+{% macro tenant_rls_statements(relation) -%}
+    alter table {{ relation }} enable row level security;
+    drop policy if exists tenant_isolation on {{ relation }};
+    create policy tenant_isolation on {{ relation }} for select to pulse_reader
         using (control.tenant_visible(tenant_id));
-    grant select on {{ this }} to pulse_reader
+    grant select on {{ relation }} to pulse_reader;
+{%- endmacro %}
+
+{% macro tenant_rls_fingerprint() -%}
+    {#- The comment of a policy written by tenant_rls_statements: an md5 of them (for any mart), so
+        a change of the statements writes every mart's policy again in its next build. -#}
+    {{- 'pulse rls v1, md5 ' ~ local_md5(tenant_rls_statements('<mart>')) -}}
 {%- endmacro %}
 
 {% macro grant_reader_usage() -%}

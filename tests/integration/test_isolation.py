@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy import text
 
-from pulse.db import admin_engine, reader_url
+from pulse.db import admin_engine, database_url, reader_url
+from pulse.dbt import DBT_PROJECT_DIR
+from tests.conftest import run_dbt
 
 TENANTS = ("iso_a", "iso_b")
 
 
-@pytest.fixture()
-def two_tenants_of_prs(marts_built: None) -> Iterator[None]:
+def insert_prs() -> None:
     """Three PRs of iso_a and two of iso_b in the mart, inserted as the admin role."""
-    engine = admin_engine()
     rows = [("iso_a", n) for n in range(3)] + [("iso_b", n) for n in range(2)]
-    with engine.begin() as conn:
+    with admin_engine().begin() as conn:
         for tenant, number in rows:
             conn.execute(
                 text(
@@ -29,9 +30,18 @@ def two_tenants_of_prs(marts_built: None) -> Iterator[None]:
                 ),
                 {"id": f"github:{tenant}-{number}", "t": tenant, "n": number},
             )
-    yield
-    with engine.begin() as conn:
+
+
+def delete_prs() -> None:
+    with admin_engine().begin() as conn:
         conn.execute(text("delete from marts.fct_pull_requests where tenant_id in ('iso_a', 'iso_b')"))
+
+
+@pytest.fixture()
+def two_tenants_of_prs(marts_built: None) -> Iterator[None]:
+    insert_prs()
+    yield
+    delete_prs()
 
 
 def reader_rows(declared: str | None) -> list[str]:
@@ -111,3 +121,79 @@ def test_audit_log_refuses_update_delete_and_truncate(settings: object) -> None:
             conn.execute(text("select actor from control.audit_log where action = 'test.append'")).scalars().all()
         )
     assert remaining == ["test"]
+
+
+#: The policy every mart carries (dbt_project/macros/tenancy.sql, enable_tenant_rls).
+POLICY = ("tenant_isolation", "r", ["pulse_reader"], "control.tenant_visible(tenant_id)")
+
+
+def mart_security() -> dict[str, tuple[bool, tuple[str, str, list[str], str] | None, str | None, bool, int | None]]:
+    """Per table of the marts schema: (row-level security on, its policy as (name, command,
+    roles, using), the policy's comment, pulse_reader may select, the policy's oid)."""
+    with psycopg.connect(database_url()) as conn:
+        rows = conn.execute(
+            "select mart.relname, mart.relrowsecurity, policy.polname, policy.polcmd::text,"
+            " array(select rolname from pg_roles where oid = any(policy.polroles) order by 1),"
+            " pg_get_expr(policy.polqual, policy.polrelid), obj_description(policy.oid, 'pg_policy'),"
+            " has_table_privilege('pulse_reader', mart.oid, 'select'), policy.oid::bigint"
+            " from pg_class as mart left join pg_policy as policy"
+            " on policy.polrelid = mart.oid and policy.polname = 'tenant_isolation'"
+            " where mart.relnamespace = 'marts'::regnamespace and mart.relkind in ('r', 'p')"
+        ).fetchall()
+    return {
+        name: (secured, (policy, command, roles, using) if policy else None, comment, readable, oid)
+        for name, secured, policy, command, roles, using, comment, readable, oid in rows
+    }
+
+
+def test_every_mart_has_row_level_security_for_the_reader(marts_built: None) -> None:
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    marts = {
+        node["alias"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["schema"] == "marts"
+    }
+    security = mart_security()
+    assert marts <= set(security), marts - set(security)
+    for mart in marts:
+        secured, policy, comment, readable, _ = security[mart]
+        assert (secured, policy, readable) == (True, POLICY, True), mart
+        assert comment is not None and comment.startswith("pulse rls v1, md5 "), mart
+
+
+def test_a_mart_s_build_does_not_wait_for_an_open_reader(marts_built: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Enabling row-level security and writing the policy lock the mart exclusively: a build that
+    # did them every time waited for every open reader (and held back every reader after it). The
+    # build finds them in place and writes its rows only, so a reader's open transaction on the
+    # mart does not hold it back (lock_timeout makes a wait an error here).
+    before = mart_security()["fct_pull_requests"]
+    with psycopg.connect(reader_url()) as reader:
+        reader.execute("select set_config('pulse.tenant_ids', 'iso_a', true)")
+        reader.execute("select count(*) from marts.fct_pull_requests").fetchone()  # holds ACCESS SHARE
+        monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=5s")
+        output = run_dbt(["run", "--select", "fct_pull_requests"])
+        assert reader.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    assert "1 of 1 OK" in output
+    after = mart_security()["fct_pull_requests"]
+    assert after == before  # the same policy: not dropped and created again
+
+
+def test_a_mart_that_lost_its_policy_gets_it_back_in_its_next_build(marts_built: None) -> None:
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        conn.execute("drop policy tenant_isolation on marts.fct_pull_requests")
+        conn.execute("alter table marts.fct_pull_requests disable row level security")
+        conn.execute("revoke select on marts.fct_pull_requests from pulse_reader")
+        conn.execute(
+            "create policy tenant_isolation on marts.fct_pull_requests for select to pulse_reader using (true)"
+        )
+    assert mart_security()["fct_pull_requests"][:2] == (False, (*POLICY[:3], "true"))
+    run_dbt(["run", "--select", "fct_pull_requests"])
+    secured, policy, comment, readable, _ = mart_security()["fct_pull_requests"]
+    assert (secured, policy, readable) == (True, POLICY, True)
+    assert comment is not None and comment.startswith("pulse rls v1, md5 ")
+    insert_prs()
+    try:
+        assert reader_rows("iso_b") == ["iso_b", "iso_b"]
+        assert reader_rows(None) == []
+    finally:
+        delete_prs()
