@@ -71,8 +71,9 @@ def db_url(settings: object) -> str:
     return database_url(settings)  # type: ignore[arg-type]
 
 
-def run_dbt(args: list[str]) -> str:
-    """Run dbt against the test database; fail the test with dbt's output if it fails."""
+def run_dbt(args: list[str], timeout: float | None = None) -> str:
+    """Run dbt against the test database; fail the test with dbt's output if it fails (or takes
+    longer than ``timeout`` seconds)."""
     import subprocess
 
     from pulse.dbt import DBT_PROJECT_DIR, dbt_env
@@ -83,6 +84,7 @@ def run_dbt(args: list[str]) -> str:
         env={**os.environ, **dbt_env()},
         capture_output=True,
         text=True,
+        timeout=timeout,
     )
     if result.returncode != 0:
         pytest.fail(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")

@@ -105,16 +105,23 @@
 {%- endmacro %}
 
 {% macro enable_tenant_rls() -%}
-    {#- Row-level security on a mart: pulse_reader sees the rows of the tenants declared for
+    {#- Row-level security on a mart: the reader role sees the rows of the tenants declared for
         its transaction (control.tenant_visible), and none when none is declared.
 
         Written only when the mart lacks it: ALTER TABLE … ENABLE ROW LEVEL SECURITY and CREATE
         POLICY take an ACCESS EXCLUSIVE lock on the mart, which waits for every open reader of
         it (an analyst's long query, a dashboard's transaction) while every reader after waits
         behind it. A build that changes a mart's rows only needs ROW EXCLUSIVE. So one catalog
-        read decides: security enabled, the policy there and written by these statements (its
-        comment is their md5, tenant_rls_fingerprint()), pulse_reader able to select. A mart
-        built anew (a full refresh) or a policy written otherwise gets the statements again. -#}
+        read decides: security enabled; the policy there as these statements write it (command,
+        permissive, role, expression) and written by this version of them (its comment is their
+        md5, tenant_rls_fingerprint()); the reader role able to select. Otherwise (a mart built
+        anew by a full refresh, the first build after the statements changed, a policy altered
+        by hand) the statements run, and lock the mart once.
+
+        The hook runs after the build's rows are written (holding ROW EXCLUSIVE): two partitions'
+        builds of one mart that both write the policy would deadlock on the upgrade; the one
+        PostgreSQL picks leaves it to the other (dbt's pool runs one build at a time anyway). -#}
+    {%- set rls = tenant_rls_policy() -%}
     do $$
     begin
         if not exists (
@@ -123,22 +130,37 @@
             join pg_policy as policy on policy.polrelid = mart.oid
             where mart.oid = '{{ this }}'::regclass
                 and mart.relrowsecurity
-                and policy.polname = 'tenant_isolation'
+                and policy.polname = '{{ rls.name }}'
+                and policy.polcmd = 'r'
+                and policy.polpermissive
+                and policy.polroles = array['{{ rls.role }}'::regrole::oid]
+                and pg_get_expr(policy.polqual, policy.polrelid) = '{{ rls.using }}'
+                and policy.polwithcheck is null
                 and obj_description(policy.oid, 'pg_policy') = '{{ tenant_rls_fingerprint() }}'
-        ) or not has_table_privilege('pulse_reader', '{{ this }}'::regclass, 'select') then
-            {{ tenant_rls_statements(this) | indent(12) }}
-            comment on policy tenant_isolation on {{ this }} is '{{ tenant_rls_fingerprint() }}';
+        ) or not has_table_privilege('{{ rls.role }}', '{{ this }}'::regclass, 'select') then
+            begin
+                {{ tenant_rls_statements(this) | indent(16) }}
+                comment on policy {{ rls.name }} on {{ this }} is '{{ tenant_rls_fingerprint() }}';
+            exception when deadlock_detected then
+                raise notice 'another build is writing the row-level security of %', '{{ this }}';
+            end;
         end if;
     end
     $$
 {%- endmacro %}
 
+{% macro tenant_rls_policy() -%}
+    {#- The marts' policy: its name, the role it is for, and its expression as PostgreSQL prints it. -#}
+    {{- return({'name': 'tenant_isolation', 'role': 'pulse_reader', 'using': 'control.tenant_visible(tenant_id)'}) -}}
+{%- endmacro %}
+
 {% macro tenant_rls_statements(relation) -%}
+    {%- set rls = tenant_rls_policy() -%}
     alter table {{ relation }} enable row level security;
-    drop policy if exists tenant_isolation on {{ relation }};
-    create policy tenant_isolation on {{ relation }} for select to pulse_reader
-        using (control.tenant_visible(tenant_id));
-    grant select on {{ relation }} to pulse_reader;
+    drop policy if exists {{ rls.name }} on {{ relation }};
+    create policy {{ rls.name }} on {{ relation }} for select to {{ rls.role }}
+        using ({{ rls.using }});
+    grant select on {{ relation }} to {{ rls.role }};
 {%- endmacro %}
 
 {% macro tenant_rls_fingerprint() -%}
