@@ -26,14 +26,18 @@ def tenant_rows(db_url: str, relation: str, tenants: Sequence[str]) -> set[tuple
 
 def indexes_of(db_url: str, relation: str) -> dict[str, str]:
     """Each index of ``relation`` (schema.table) by name, as its columns and predicate, e.g.
-    ``(tenant_id, sprint_uid) WHERE (sprint_uid IS NOT NULL)``, unique ones prefixed ``UNIQUE ``."""
+    ``(tenant_id, sprint_uid) WHERE (sprint_uid IS NOT NULL)``, unique ones prefixed ``UNIQUE ``;
+    an index of another method than btree names it first, e.g. ``gin (linked_task_ids)``."""
     rows = query(
         db_url,
         "select indexrelid::regclass::text, indisunique, pg_get_indexdef(indexrelid) "
         "from pg_index where indrelid = %s::regclass",
         relation,
     )
-    return {name: ("UNIQUE " if unique else "") + full.split(" USING btree ")[1] for name, unique, full in rows}
+    return {
+        name: ("UNIQUE " if unique else "") + full.split(" USING ", 1)[1].removeprefix("btree ")
+        for name, unique, full in rows
+    }
 
 
 def index_definitions(db_url: str, relation: str) -> list[str]:

@@ -299,10 +299,12 @@
     each raw relation with and_source_item_in_batch() and stamps rows with
     staged_item_loads(loaded) / staged_lookups(lookups). -#}
 
-{% macro per_source_item_table(loaded, lookups, raw_item_ids, one_row_per_item=false) -%}
+{% macro per_source_item_table(loaded, lookups, raw_item_ids, one_row_per_item=false, raw_elements=[]) -%}
     {#- `raw_item_ids`: the raw tables the model reads per item (and_source_item_in_batch) as
         (source name, table, item id column) triples, each copy indexed on the column (created
-        once, index_raw_load_ids); `one_row_per_item`: the item index is unique (the model's
+        once, index_raw_load_ids); `raw_elements`: (source name, table, jsonb column) triples
+        whose arrays `loaded` looks up by value, each copy given an inverted index on the column
+        (index_raw_load_ids' `elements`); `one_row_per_item`: the item index is unique (the model's
         unique_per_tenant test of work_item_id would otherwise add a second, unique, index on
         the same columns: macros/enforced_tests.sql). -#}
     {{ config(
@@ -312,6 +314,7 @@
         source_item_loads=loaded,
         source_item_lookups=lookups,
         raw_item_ids=raw_item_ids,
+        raw_elements=raw_elements,
         indexes=[
             {'columns': ['tenant_id', 'work_item_id'], 'unique': one_row_per_item},
             {'columns': ['tenant_id', 'loaded_at']}
@@ -332,7 +335,7 @@
 {%- endmacro %}
 
 {% macro replace_changed_source_items() -%}
-    {{ index_raw_load_ids(item_ids=config.get('raw_item_ids') or []) }};
+    {{ index_raw_load_ids(item_ids=config.get('raw_item_ids') or [], elements=config.get('raw_elements') or []) }};
     {%- if is_incremental() -%}
     {%- set loaded = context[config.get('source_item_loads')]() -%}
     {%- set lookups = context[config.get('source_item_lookups')]() -%}
@@ -408,7 +411,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro index_raw_load_ids(tables=none, item_ids=[], expressions=[]) -%}
+{% macro index_raw_load_ids(tables=none, item_ids=[], expressions=[], elements=[]) -%}
     {#- An index on the dlt load id of every tenant's copy of each raw table the model reads
         (created once; dlt keeps it through its merges and appends), so a run reads the rows
         loaded since rather than every row. `tables`: the raw tables as (source name, table)
@@ -418,7 +421,10 @@
         <table>_<column> (<table>__dlt_load_id for the load id). `expressions`: (source name,
         table, name, expression) quadruples, an index on the expression of every copy, named
         <table>_<name>: a key a staging view computes from raw columns, which a read of the view
-        by that key finds through the index (pull_request_key_expressions). -#}
+        by that key finds through the index (pull_request_key_expressions). `elements`: (source
+        name, table, jsonb column) triples, an inverted (GIN) index on the column of every copy,
+        named <table>_<column>: a read of the rows whose array holds a value (`column ? value`)
+        finds them through it. -#}
     {%- set copies = [] -%}
     {%- if execute -%}
     {%- if tables is none -%}
@@ -436,14 +442,17 @@
     {%- endfor -%}
     {#- each raw table's copies looked up once (a table indexed on its load id and item id is
         named twice) -#}
-    {#- (source name, table, index name suffix, what is indexed: a column, quoted, or an
-        expression in parentheses) -#}
+    {#- (source name, table, index name suffix, what follows the table in `create index`: the
+        method and the column, quoted, or an expression in parentheses) -#}
     {%- set indexed = [] -%}
     {%- for source_name, table, column in columns + item_ids -%}
-        {%- do indexed.append((source_name, table, column, adapter.quote(column))) -%}
+        {%- do indexed.append((source_name, table, column, '(' ~ adapter.quote(column) ~ ')')) -%}
     {%- endfor -%}
     {%- for source_name, table, name, expression in expressions -%}
-        {%- do indexed.append((source_name, table, name, '(' ~ expression ~ ')')) -%}
+        {%- do indexed.append((source_name, table, name, '((' ~ expression ~ '))')) -%}
+    {%- endfor -%}
+    {%- for source_name, table, column in elements -%}
+        {%- do indexed.append((source_name, table, column, 'using gin (' ~ adapter.quote(column) ~ ')')) -%}
     {%- endfor -%}
     {%- set schemas_of = {} -%}
     {%- for source_name, table, name, definition in indexed -%}
@@ -472,7 +481,7 @@
             -- stay; only a missing index gets here, so a build with all of them pays nothing)
             begin
                 execute format(
-                    'create index if not exists %I on %I.%I (%s)',
+                    'create index if not exists %I on %I.%I %s',
                     missing.index_name, missing.schema_name, missing.table_name, missing.definition
                 );
             exception

@@ -376,14 +376,18 @@ RAW_ITEM_IDS = {
     f"raw_clickup__{CLICKUP}": {"tasks": "id", "task_status_history": "task_id", "sprint_memberships": "task_id"},
     f"raw_azure_boards__{AZURE}": {"work_items": "id", "work_item_revisions": "id"},
 }
+#: the raw tables whose jsonb arrays a staged model looks up by value (the tasks linking to a
+#: task loaded since: clickup_item_loads), with the inverted index that answers it
+RAW_ELEMENT_INDEXES = {f"raw_clickup__{CLICKUP}": {"tasks": "gin (linked_task_ids)"}}
 
 
 def test_each_raw_table_read_per_item_is_indexed_on_its_item_id(builds: Builds, db_url: str) -> None:
     for schema, tables in RAW_ITEM_IDS.items():
         for table, column in tables.items():
+            elements = [RAW_ELEMENT_INDEXES[schema][table]] if table in RAW_ELEMENT_INDEXES.get(schema, {}) else []
             assert sorted(
                 index for index in index_definitions(db_url, f"{schema}.{table}") if not index.startswith("UNIQUE")
-            ) == sorted([f"({column})", "(_dlt_load_id)"]), f"{schema}.{table}"
+            ) == sorted([f"({column})", "(_dlt_load_id)", *elements]), f"{schema}.{table}"
     # The model's own batch read, as dbt compiles it for an incremental build (the raw column cast
     # to its own type, which is no cast: and_source_item_in_batch), can be answered by that index
     # for a batch of two items (a copy this small is cheaper to scan, so the planner is told not
@@ -400,6 +404,44 @@ def test_each_raw_table_read_per_item_is_indexed_on_its_item_id(builds: Builds, 
         conn.execute("set local enable_seqscan = off")
         plan = "\n".join(row[0] for row in conn.execute(f"explain {revisions}"))
     assert "work_item_revisions_id" in plan, plan
+
+
+def test_a_task_linking_to_a_reloaded_task_is_restaged(builds: Builds, db_url: str) -> None:
+    # A ClickUp task K links to a task L (a bug's cause is read from the task it links to). L
+    # alone is loaded again (its raw row gets a newer load id); nothing else changes. The
+    # incremental build restages K with L's load as its loaded_at, as a rebuild does. The read
+    # goes from L to K through the inverted index on the links (clickup_item_loads), which the
+    # planner, told not to scan, uses for the read of the tasks linking to L.
+    as_of = WORLD_DAY + timedelta(days=2)
+    tasks = f"raw_clickup__{CLICKUP}.tasks"
+    [(linking, linked)] = query(
+        db_url,
+        f"select linking.id, link.task_id from {tasks} as linking "
+        "cross join lateral jsonb_array_elements_text(linking.linked_task_ids) as link(task_id) "
+        f"inner join {tasks} as linked on linked.id = link.task_id "
+        "order by linking.id, link.task_id limit 1",
+    )
+    [(newest,)] = query(db_url, f"select max(_dlt_load_id::double precision) from {tasks}")
+    load_id = f"{newest + 3600:.6f}"  # after every load and membership stamp of the test
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"update {tasks} set _dlt_load_id = %s where id = %s", [load_id, linked])
+        conn.execute("set enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.execute(
+            f"explain select linking.id from {tasks} as linking where linking.linked_task_ids::jsonb ? %s", [linked]
+        ))  # fmt: skip
+    assert "tasks_linked_task_ids" in plan, plan
+    build(as_of)
+    staged = dict(query(
+        db_url,
+        "select work_item_id, loaded_at from staging.stg_clickup__work_items "
+        "where tenant_id = %s and work_item_id = any(%s)",
+        CLICKUP, [linking, linked],
+    ))  # fmt: skip
+    [(loaded_at,)] = query(db_url, "select to_timestamp(%s::double precision)", load_id)
+    assert staged == {linking: loaded_at, linked: loaded_at}
+    incremental = tenant_rows(db_url, "staging.stg_clickup__work_items", [CLICKUP])
+    build(as_of, rebuild=True)
+    assert incremental == tenant_rows(db_url, "staging.stg_clickup__work_items", [CLICKUP])
 
 
 def test_a_redated_or_unstarted_sprint_has_its_items_rebuilt(builds: Builds, db_url: str) -> None:

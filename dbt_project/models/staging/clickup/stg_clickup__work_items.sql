@@ -7,7 +7,10 @@
     those rows, so they count as a change of the task), and that link to a task loaded since (a
     bug's cause is read from the task it links to); loaded_at is the newest of those moments. -#}
 {%- set loaded, lookups = 'clickup_item_loads', 'no_lookups' -%}
-{{ per_source_item_table(loaded, lookups, [('clickup', 'tasks', 'id')], one_row_per_item=true) }}
+{{ per_source_item_table(
+    loaded, lookups, [('clickup', 'tasks', 'id')], one_row_per_item=true,
+    raw_elements=[('clickup', 'tasks', 'linked_task_ids')]
+) }}
 with
 
 source as (
