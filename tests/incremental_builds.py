@@ -24,6 +24,14 @@ def tenant_rows(db_url: str, relation: str, tenants: Sequence[str]) -> set[tuple
     return set(query(db_url, f"select * from {relation} where tenant_id = any(%s)", list(tenants)))
 
 
+def plan_without_scans(db_url: str, sql: str, *params: Any) -> str:
+    """PostgreSQL's plan of ``sql`` with sequential scans made costly (the test worlds' tables are
+    small enough that a scan would win over any index): a scan left in it has no index to use."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("set enable_seqscan = off")
+        return "\n".join(row[0] for row in conn.execute(f"explain {sql}", params))
+
+
 def indexes_of(db_url: str, relation: str) -> dict[str, str]:
     """Each index of ``relation`` (schema.table) by name, as its columns and predicate, e.g.
     ``(tenant_id, sprint_uid) WHERE (sprint_uid IS NOT NULL)``, unique ones prefixed ``UNIQUE ``;

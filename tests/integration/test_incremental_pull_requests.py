@@ -36,7 +36,7 @@ from connectors.sandbox.tools import token_for
 from pulse import control
 from pulse.db import admin_engine
 from pulse.settings import Settings
-from tests.incremental_builds import build_at, index_definitions, query, tenant_rows
+from tests.incremental_builds import build_at, index_definitions, plan_without_scans, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 GITHUB, AZURE = "ipr_a", "ipr_f"  # Jira + GitHub; Azure Boards + Azure DevOps Git
@@ -263,21 +263,35 @@ def test_a_staging_view_is_read_by_pull_request_key_through_an_index(builds: Bui
             "select min(pull_request_id) from intermediate.int_pull_requests_unified where tenant_id = %s",
             tenant,
         )
-        with psycopg.connect(db_url) as conn:
-            conn.execute("set enable_seqscan = off")  # (the tables are small: make a scan costly, not impossible)
-            plan = "\n".join(
-                row[0]
-                for row in conn.execute(
-                    f"explain select * from {view} where tenant_id = %s and pull_request_id = %s",
-                    (tenant, pull_request),
-                )
-            )
+        plan = plan_without_scans(
+            db_url, f"select * from {view} where tenant_id = %s and pull_request_id = %s", tenant, pull_request
+        )
         assert f"Seq Scan on {name}" not in plan, plan
         assert f"{name}_pull_request_key" in plan, plan
         if view == "intermediate.int_pull_requests__unioned" and tenant == AZURE:
             # Azure's latest vote, comment and commit of the pull request: by its id (azure_activity_indexes)
             assert "reviewers_pull_request_id" in plan and "commits_pull_request_id" in plan, plan
             assert "Seq Scan on reviewers" not in plan and "Seq Scan on commits" not in plan, plan
+
+
+# The staging views whose column rules read the rows sharing a new row's unique key by an index
+# of the raw copies (unique_key_indexes, dbt_project/macros/tested_loads.sql): the key column,
+# the raw table and its index on the key as the view computes it.
+UNIQUE_KEY_READS = {
+    "staging.stg_github__pull_requests": ("pull_request_id", "pull_requests", "pull_requests_pull_request_key"),
+    "staging.stg_github__reviews": ("review_id", "reviews", "reviews_review_key"),
+}
+
+
+@pytest.mark.parametrize("view", UNIQUE_KEY_READS)
+def test_a_view_is_read_by_its_unique_key_through_an_index(builds: Builds, db_url: str, view: str) -> None:
+    """A view's pre-hook indexed its raw copies on the key it computes (index_unique_keys): a
+    read of one key's rows scans no raw table whole. Were the view's key written otherwise than
+    the index, its test would read every row of every tenant at every build."""
+    column, table, index = UNIQUE_KEY_READS[view]
+    [(key,)] = query(db_url, f"select min({column}) from {view} where tenant_id = %s", GITHUB)
+    plan = plan_without_scans(db_url, f"select * from {view} where tenant_id = %s and {column} = %s", GITHUB, key)
+    assert f"Seq Scan on {table}" not in plan and index in plan, plan
 
 
 def test_an_old_pull_request_links_to_an_item_created_since(builds: Builds) -> None:

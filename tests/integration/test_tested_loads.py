@@ -34,7 +34,7 @@ from pulse.db import admin_engine
 from pulse.dbt import DBT_PROJECT_DIR, dbt_env
 from pulse.settings import Settings
 from tests.conftest import run_dbt
-from tests.incremental_builds import query
+from tests.incremental_builds import plan_without_scans, query
 
 TENANTS = ("tl_one", "tl_two")
 VIEW = "stg_agent_platform__runs"
@@ -214,6 +214,17 @@ def test_a_new_row_repeating_an_old_key_fails_uniqueness(loaded: None, db_url: s
     # the removed original comes back with the tenant's next load; here, by hand
     add_run(db_url, "tl_two", load_id=f"{time.time():.6f}", run_id=old_run)
     assert dbt_test()[0] == 0
+
+
+def test_the_rows_sharing_a_new_rows_key_are_read_by_index(loaded: None, db_url: str) -> None:
+    # The view's pre-hook indexed each raw copy on the key the view computes (index_unique_keys),
+    # so the uniqueness rule reads the rows holding a new row's key one probe per key, not every
+    # run of every tenant (tested_loads_rows). Were the view's key written otherwise than the
+    # index, the read would scan.
+    (run_id,) = query(db_url, "select min(run_id) from raw_agent_platform__tl_two.runs")[0]
+    sql = f"select * from staging.{VIEW} where tenant_id = 'tl_two' and agent_run_id = %s"
+    plan = plan_without_scans(db_url, sql, f"agent_platform:{run_id}")
+    assert "Seq Scan on runs" not in plan and "runs_agent_run_key" in plan, plan
 
 
 def test_a_partition_run_reads_and_marks_its_tenant_only(loaded: None, db_url: str) -> None:

@@ -1,3 +1,5 @@
+{#- its raw copies are indexed on its unique key (macros/tested_loads.sql, unique_key_indexes) -#}
+{{ config(pre_hook="{{ index_unique_keys() }}") }}
 with
 
 source as (
