@@ -32,7 +32,7 @@ from pulse.db import admin_engine
 from pulse.dbt import DBT_PROJECT_DIR
 from pulse.settings import Settings
 from tests.conftest import run_dbt
-from tests.incremental_builds import build_at, drop_index, index_definitions, query, tenant_rows
+from tests.incremental_builds import build_at, drop_index, index_definitions, plan_without_scans, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 JIRA, CLICKUP, AZURE = "inc_a", "inc_b", "inc_f"
@@ -425,10 +425,7 @@ def test_a_task_linking_to_a_reloaded_task_is_restaged(builds: Builds, db_url: s
     load_id = f"{newest + 3600:.6f}"  # after every load and membership stamp of the test
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(f"update {tasks} set _dlt_load_id = %s where id = %s", [load_id, linked])
-        conn.execute("set enable_seqscan = off")
-        plan = "\n".join(row[0] for row in conn.execute(
-            f"explain select linking.id from {tasks} as linking where linking.linked_task_ids::jsonb ? %s", [linked]
-        ))  # fmt: skip
+    plan = plan_without_scans(db_url, f"select id from {tasks} where linked_task_ids::jsonb ? %s", linked)
     assert "tasks_linked_task_ids" in plan, plan
     build(as_of)
     staged = dict(query(
