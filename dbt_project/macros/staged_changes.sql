@@ -91,19 +91,32 @@
 {% macro clickup_item_loads() -%}
     {#- A task's own rows; when Pulse saw it join or leave a sprint list (its sprint); and, for a
         task linking to others, their rows (a bug's cause is read from the task it links to).
-        The links are read from the linked task: the tasks loaded since (by the load id index),
-        then the tasks whose links name one of them (`?`, by the inverted index on the links
-        that stg_clickup__work_items creates: `raw_elements`). Read from the linking tasks, every
-        task of the tenant was read at every build (0.25 s at 2 years, growing with the history).
-        ClickUp's task ids are strings, which `?` finds as an array's elements. -#}
+
+        An incremental build reads this one tenant at a time, mostly for the rows loaded since:
+        there the links are read from the linked task, the tasks loaded since (by the load id
+        index), then the tasks whose links name one of them (`?`, one probe of the inverted index
+        on the links that stg_clickup__work_items creates: `raw_elements`). Read from the linking
+        tasks, every task of the tenant was read at every build (0.25 s at 2 years, growing with
+        the history). ClickUp's task ids are strings, which `?` finds as an array's elements.
+        A build in full reads every tenant's tasks at once, where `?` can only filter a join on
+        the tenant (every pair of a tenant's tasks: 115 s at 2 years); it expands the links and
+        joins them to the tasks by hash. -#}
     {{ raw_item_loads(source('clickup', 'tasks'), 'clickup', 'id') }}
     union all
     {{ clickup_membership_loads() }}
     union all
     select linking.tenant_id, linking.id::text, to_timestamp(linked._dlt_load_id::double precision), linked._dlt_load_id::text
+    {%- if is_incremental() %}
     from ({{ union_tenant_sources(source('clickup', 'tasks'), 'clickup', ['id', '_dlt_load_id']) }}) as linked
     inner join ({{ union_tenant_sources(source('clickup', 'tasks'), 'clickup', ['id', 'linked_task_ids']) }}) as linking
         on linking.tenant_id = linked.tenant_id and linking.linked_task_ids::jsonb ? linked.id::text
+    {%- else %}
+    from ({{ union_tenant_sources(source('clickup', 'tasks'), 'clickup', ['id', 'linked_task_ids']) }}) as linking
+    cross join lateral jsonb_array_elements_text(linking.linked_task_ids::jsonb) as link(task_id)
+    inner join ({{ union_tenant_sources(source('clickup', 'tasks'), 'clickup', ['id', '_dlt_load_id']) }}) as linked
+        on linked.tenant_id = linking.tenant_id and linked.id::text = link.task_id
+    where linking.linked_task_ids is not null
+    {%- endif %}
 {%- endmacro %}
 
 {% macro no_lookups() -%}

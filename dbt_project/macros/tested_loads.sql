@@ -191,13 +191,15 @@
         {%- set key_index = unique_key_indexes().get(view_node.name) -%}
         {%- set rows -%}
             (select loaded.*, true as tested_row_is_new {{ new_rows }}
-            {%- if key_index and unique_columns | length == 1 %}
+            {%- if key_index and unique_columns == [key_index[0]] %}
             union all
             -- each new row's key, then the rows read before that hold it: one probe of the raw
             -- copies' index on the key per key (unique_key_indexes)
             select every_row.*, false
             from (
+                -- (a tenant without a mark has every row new: none of its rows is read before)
                 select distinct loaded.tenant_id, loaded.{{ unique_columns[0] }} as unique_key {{ new_rows }}
+                    and tested.loaded_at is not null
             ) as new_keys
             {{ lateral_index_read(
                 relation, 'every_row',
@@ -236,25 +238,26 @@
 
 {% macro unique_key_indexes() -%}
     {#- The views marked test_new_loads whose one unique column is a key computed from a raw
-        column: view → (source name, raw table, index name suffix, the key's expression, as the
-        view computes it). Each such view's pre-hook (index_unique_keys) indexes every tenant's
+        column: view → (the unique column, source name, raw table, index name suffix, the key's
+        expression, as the view computes it). Each such view's pre-hook (index_unique_keys) indexes every tenant's
         copy of the raw table on the expression, and its column_rules test reads the rows that
         share a key with a new row through it, one probe per key (tested_loads_rows). Read by
         key from the view without the index, those rows were found by reading every row: all
         492k agent platform runs of 50 tenants × 2 years, 0.25-0.46 s, at every build whatever
-        it loaded (docs/scaling.md). The expression must stay the view's own, or the read misses
-        the index (a test parses and plans each: tests/integration/test_tested_loads.py). -#}
+        it loaded (docs/scaling.md). The expression must stay the view's own, and the view's one
+        unique column the key, or the read misses the index (tests plan each view's read by key:
+        test_tested_loads.py, test_incremental_pull_requests.py). -#}
     {{ return({
-        'stg_agent_platform__runs': ('agent_platform', 'runs', 'agent_run_key', "'agent_platform:' || run_id::text"),
-        'stg_github__pull_requests': ('github', 'pull_requests', 'pull_request_key', "'github:' || id::text"),
-        'stg_github__reviews': ('github', 'reviews', 'review_key', "'github:' || id::text"),
+        'stg_agent_platform__runs': ('agent_run_id', 'agent_platform', 'runs', 'agent_run_key', "'agent_platform:' || run_id::text"),
+        'stg_github__pull_requests': ('pull_request_id', 'github', 'pull_requests', 'pull_request_key', "'github:' || id::text"),
+        'stg_github__reviews': ('review_id', 'github', 'reviews', 'review_key', "'github:' || id::text"),
     }) }}
 {%- endmacro %}
 
 {% macro index_unique_keys() -%}
     {#- Pre-hook of a view of unique_key_indexes: its raw copies' index on the key (created once;
         the same index as the pull request models' for the pull requests' key). -#}
-    {%- set source_name, table, name, expression = unique_key_indexes()[this.name] -%}
+    {%- set column, source_name, table, name, expression = unique_key_indexes()[this.name] -%}
     {{ index_raw_load_ids([], expressions=[(source_name, table, name, expression)]) }}
 {%- endmacro %}
 
