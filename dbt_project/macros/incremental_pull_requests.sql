@@ -173,6 +173,16 @@
     {{ api.Relation.create(database=this.database, schema=generate_schema_name('intermediate', none), identifier='pull_request_changes') }}
 {%- endmacro %}
 
+{% macro create_pull_request_changes() -%}
+    {#- The log of rebuilt pull requests, by the model that is to read them again (consumer);
+        a null pull_request_id stands for the whole tenant. -#}
+    create table if not exists {{ pull_request_changes_relation() }} (
+        consumer text not null,
+        tenant_id text not null,
+        pull_request_id text
+    )
+{%- endmacro %}
+
 {% macro changed_pull_requests_relation() -%}
     pg_temp.changed_pull_requests__{{ this.name }}
 {%- endmacro %}
@@ -201,11 +211,7 @@
         items_loaded_at timestamptz,
         primary key (model, tenant_id)
     );
-    create table if not exists {{ pull_request_changes_relation() }} (
-        consumer text not null,
-        tenant_id text not null,
-        pull_request_id text
-    );
+    {{ create_pull_request_changes() }};
     -- the newest raw load of each tenant as the build begins (its new watermark)
     drop table if exists {{ pull_request_loads_relation() }};
     -- (load ids are epoch seconds as text, in the database's order as in time's: see
@@ -421,11 +427,7 @@
 {% macro replace_logged_pull_requests() -%}
     -- (reads the raw git rows of its batch through the staging views by pull request key)
     {{ index_raw_load_ids([], expressions=pull_request_key_expressions()) }};
-    create table if not exists {{ pull_request_changes_relation() }} (
-        consumer text not null,
-        tenant_id text not null,
-        pull_request_id text
-    );
+    {{ create_pull_request_changes() }};
     {%- if is_incremental() %}
     drop table if exists {{ logged_tenants_relation() }};
     create temporary table {{ logged_tenants_relation() }} as

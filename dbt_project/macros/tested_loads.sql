@@ -29,11 +29,16 @@
 {% macro tested_loads_view(test_node) -%}
     {#- The graph node of the view a data test reads only new loads of (see above), else none:
         a column_rules, not_null, accepted_values or unique_per_tenant test of a view marked
-        test_new_loads, built from exactly one raw source. -#}
+        test_new_loads, built from exactly one raw source; or a relationships test of such a
+        view whose parent is read by key through an index (relationships_key_index). -#}
     {%- set found = none -%}
     {%- set metadata = test_node.get('test_metadata') or {} -%}
     {%- set model_node = graph.nodes.get(test_node.get('attached_node') or '') -%}
-    {%- if model_node and metadata.get('name') in ('column_rules', 'not_null', 'accepted_values', 'unique_per_tenant')
+    {%- set kinds = ['column_rules', 'not_null', 'accepted_values', 'unique_per_tenant'] -%}
+    {%- if relationships_key_index(test_node) -%}
+        {%- do kinds.append('relationships') -%}
+    {%- endif -%}
+    {%- if model_node and metadata.get('name') in kinds
         and model_node.config.materialized == 'view' and (model_node.config.meta or {}).get('test_new_loads') -%}
         {%- set parents = model_node.depends_on.nodes -%}
         {%- if parents | length == 1 and parents[0].startswith('source.') -%}
@@ -43,9 +48,33 @@
     {{ return(found) }}
 {%- endmacro %}
 
+{% macro relationships_key_index(test_node) -%}
+    {#- For a relationships test whose parent is a view of unique_key_indexes and whose field is
+        that view's indexed key: the parent's name, else none. Such a test of a view marked
+        test_new_loads reads only the child rows loaded since it last passed, each probing the
+        parent's key index once (postgres__test_relationships): a child row that found its
+        parent finds it for ever, as the raw parent rows are never removed (dlt's merge writes a
+        changed record as a new row; a tenant's raw data goes whole, children with parents). -#}
+    {%- set metadata = test_node.get('test_metadata') or {} -%}
+    {%- if metadata.get('name') != 'relationships' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set attached = test_node.get('attached_node') -%}
+    {%- set parents = (test_node.get('depends_on') or {}).get('nodes', []) | reject('equalto', attached) | list -%}
+    {%- if parents | length != 1 or not parents[0].startswith('model.') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set parent = parents[0].split('.')[-1] -%}
+    {%- set key_index = unique_key_indexes().get(parent) -%}
+    {{ return(parent if key_index and key_index[0] == metadata.kwargs.get('field') else none) }}
+{%- endmacro %}
+
 {% macro tested_loads_version(test_node, view_node) -%}
-    {#- What a test's state holds for: the view's SQL and the test's arguments. -#}
-    {{- return(local_md5(view_node.checksum.checksum ~ '|' ~ tojson(test_node.test_metadata))) -}}
+    {#- What a test's state holds for: the view's SQL and the test's arguments; for a
+        relationships test, its parent view's SQL too (a changed parent reads every child again). -#}
+    {%- set parent = relationships_key_index(test_node) -%}
+    {%- set parent_sql = graph.nodes['model.' ~ test_node.package_name ~ '.' ~ parent].checksum.checksum if parent else '' -%}
+    {{- return(local_md5(view_node.checksum.checksum ~ '|' ~ tojson(test_node.test_metadata) ~ parent_sql)) -}}
 {%- endmacro %}
 
 {% macro tested_loads_source(view_node) -%}

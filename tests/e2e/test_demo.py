@@ -222,6 +222,23 @@ def test_each_tenant_lands_exactly_its_tools_raw_data(demo: Demo) -> None:
     assert counted == expected
 
 
+def test_no_model_builds_a_sized_character_column(demo: Demo) -> None:
+    # Pulse's incremental materialization leaves out dbt's widening of sized character columns
+    # (varchar(n), char(n)) before each write (dbt_project/macros/incremental_materialization.sql):
+    # it holds only while no model's table has one. The demo builds every model from every tool.
+    [tables, sized] = demo_query(
+        demo,
+        "select count(*) from information_schema.tables "
+        "where table_schema in ('staging', 'intermediate', 'marts') and table_type = 'BASE TABLE'",
+        "select table_schema, table_name, column_name, data_type, character_maximum_length "
+        "from information_schema.columns "
+        "where table_schema in ('staging', 'intermediate', 'marts') and character_maximum_length is not null "
+        "order by 1, 2, 3",
+    )
+    assert tables[0][0] >= 40, "the models' tables were read"
+    assert sized == []
+
+
 @needs_chromium
 def test_streamlit_shows_the_sandbox_figures_to_a_demo_user(demo: Demo) -> None:
     from playwright.sync_api import expect, sync_playwright

@@ -13,14 +13,24 @@ build reads its batch's rows by key, through indexes), the old pull request must
 issue, and only the pull requests loaded since, or naming or linked to an item loaded since, may
 have been rewritten (fct_pull_requests: exactly those int_pull_requests_unified rewrote). A
 changed GitHub login → email mapping (people) rebuilds the tenant.
+
+fct_pr_health is built by week (dbt_project/macros/incremental_pr_health.sql): it too must equal
+its builds in full, rewriting only the weeks of the pull requests int_pull_requests_unified
+rewrote; a pull request moved to another week leaves its old week, and a tenant's new time zone
+moves all its weeks.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -35,6 +45,7 @@ from connectors.sandbox.azure_git import payloads
 from connectors.sandbox.tools import token_for
 from pulse import control
 from pulse.db import admin_engine
+from pulse.dbt import DBT_PROJECT_DIR, dbt_env
 from pulse.settings import Settings
 from tests.incremental_builds import build_at, index_definitions, plan_without_scans, query, tenant_rows
 
@@ -48,7 +59,8 @@ MODELS = (
     "int_git_moments",
     "fct_pull_requests",
 )
-SELECTION = "+fct_pull_requests +int_git_moments"
+SELECTION = "+fct_pull_requests +int_git_moments +fct_pr_health"
+WEEKLY = "fct_pr_health"  # built by week, not by pull request
 HIDDEN_KEY = "ZZHIDDEN-1"
 
 
@@ -62,6 +74,9 @@ class Builds:
     rebuilt: dict[str, set[tuple[Any, ...]]]
     refreshed: dict[str, set[tuple[Any, ...]]]  # built in full
     rewritten: dict[str, set[str]]  # pull requests whose rows the incremental build rewrote
+    weekly: dict[str, set[tuple[Any, ...]]]  # fct_pr_health's rows: incremental, rebuilt, refreshed
+    rewritten_weeks: set[tuple[Any, ...]]  # fct_pr_health's rows the incremental build rewrote
+    rewritten_pull_request_weeks: set[tuple[Any, ...]]  # the rows of the pull requests rewritten
 
 
 def relation(model: str) -> str:
@@ -78,6 +93,35 @@ def row_versions(db_url: str, model: str) -> set[tuple[str, str]]:
         db_url, f"select pull_request_id, xmin::text from {relation(model)} where tenant_id = any(%s)", list(TENANTS)
     )
     return {(row[0], row[1]) for row in rows}
+
+
+def week_versions(db_url: str) -> set[tuple[Any, ...]]:
+    """fct_pr_health's (row key, row version) of the module's tenants."""
+    rows = query(
+        db_url,
+        f"select tenant_id, source_system, repository, week_start, xmin::text from marts.{WEEKLY} "
+        "where tenant_id = any(%s)",
+        list(TENANTS),
+    )
+    return set(rows)
+
+
+def weeks_of(db_url: str, pull_requests: set[str]) -> set[tuple[Any, ...]]:
+    """The fct_pr_health rows (row keys) the pull requests of int_pull_requests_unified are counted in."""
+    return set(
+        query(
+            db_url,
+            "select pull_requests.tenant_id, pull_requests.source_system, "
+            "coalesce(pull_requests.repository, '(unknown)'), "
+            "date_trunc('week', pull_requests.opened_at at time zone tenants.timezone)::date "
+            "from intermediate.int_pull_requests_unified as pull_requests "
+            "inner join control.tenants as tenants on tenants.slug = pull_requests.tenant_id "
+            "where pull_requests.tenant_id = any(%s) and pull_requests.pull_request_id = any(%s) "
+            "and pull_requests.opened_at is not null",
+            list(TENANTS),
+            sorted(pull_requests),
+        )
+    )
 
 
 def build(as_of: datetime, **extra: object) -> None:
@@ -148,6 +192,7 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         # The models may already hold other test modules' tenants: these are built whole.
         build(WORLD_DAY + timedelta(hours=6))
         before = {model: row_versions(db_url, model) for model in MODELS}
+        weeks_before = week_versions(db_url)
         assert not query(
             db_url,
             "select from intermediate.int_pull_request_work_items where tenant_id = %s and pull_request_id = %s "
@@ -199,6 +244,9 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         incremental = {model: rows_of(db_url, model) for model in MODELS}
         after = {model: row_versions(db_url, model) for model in MODELS}
         rewritten = {model: {pr for pr, _ in after[model] - before[model]} for model in MODELS}
+        weekly = {"incremental": rows_of(db_url, WEEKLY)}
+        rewritten_weeks = {row[:4] for row in week_versions(db_url) - weeks_before}
+        rewritten_pull_request_weeks = weeks_of(db_url, rewritten["int_pull_requests_unified"])
         # Pull requests that name, tool-link or link to a work item loaded since the first build.
         item_linked = {
             row[0]
@@ -222,9 +270,23 @@ def builds(settings: Settings, db_url: str, tmp_path_factory: pytest.TempPathFac
         # too large to read by key is: the incremental build above read by key)
         build(as_of, rebuild=True, pull_requests_read_by_key_up_to=0)
         rebuilt = {model: rows_of(db_url, model) for model in MODELS}
+        weekly["rebuilt"] = rows_of(db_url, WEEKLY)
         build_at(SELECTION, as_of, cautious=True, full_refresh=True)
         refreshed = {model: rows_of(db_url, model) for model in MODELS}
-        yield Builds(f"jira:{issue_id}", naming, reloaded, item_linked, incremental, rebuilt, refreshed, rewritten)
+        weekly["refreshed"] = rows_of(db_url, WEEKLY)
+        yield Builds(
+            f"jira:{issue_id}",
+            naming,
+            reloaded,
+            item_linked,
+            incremental,
+            rebuilt,
+            refreshed,
+            rewritten,
+            weekly,
+            rewritten_weeks,
+            rewritten_pull_request_weeks,
+        )
     finally:
         server.stop()
 
@@ -366,3 +428,169 @@ def test_a_changed_login_mapping_rebuilds_the_tenant(builds: Builds, db_url: str
             restore = [(email, dlt_id) for dlt_id, email in emails]
             cursor.executemany(f"update {commits} set author_email = %s where _dlt_id = %s", restore)
         record_load(db_url, f"raw_github__{GITHUB}")
+
+
+def test_pr_health_by_week_equals_its_builds_in_full(builds: Builds) -> None:
+    incremental = builds.weekly["incremental"]
+    assert {row[0] for row in incremental} == set(TENANTS)
+    assert incremental == builds.weekly["rebuilt"]
+    assert incremental == builds.weekly["refreshed"]
+
+
+def test_pr_health_rewrote_only_the_weeks_of_rebuilt_pull_requests(builds: Builds) -> None:
+    # the sandbox moves no pull request to another week: the week each was counted in before is
+    # the week it is in now
+    assert builds.rewritten_pull_request_weeks
+    assert builds.rewritten_weeks == builds.rewritten_pull_request_weeks
+    assert len(builds.rewritten_weeks) <= len(builds.weekly["incremental"]) / 3
+
+
+def week_rows(db_url: str, tenant: str) -> dict[tuple[Any, ...], int]:
+    """fct_pr_health's pull requests opened per (source system, repository, week) of a tenant."""
+    rows = query(
+        db_url,
+        f"select source_system, repository, week_start, prs_opened from marts.{WEEKLY} where tenant_id = %s",
+        tenant,
+    )
+    return {row[:3]: row[3] for row in rows}
+
+
+def shift_opening(db_url: str, raw_id: str, days: int) -> None:
+    """Move a GitHub pull request's opening by ``days``, as a new dlt load of it would: the raw row
+    stamped with a load recorded as completed."""
+    schema, load_id = f"raw_github__{GITHUB}", f"{datetime.now(UTC).timestamp():.6f}"
+    execute(
+        db_url,
+        f"update {schema}.pull_requests set created_at = created_at + %s * interval '1 day', _dlt_load_id = %s "
+        "where id::text = %s",
+        days,
+        load_id,
+        raw_id,
+    )
+    execute(
+        db_url,
+        f"insert into {schema}._dlt_loads (load_id, schema_name, status, inserted_at) values (%s, 'github', 0, now())",
+        load_id,
+    )
+
+
+def test_a_pull_request_moved_to_another_week_leaves_its_old_week(builds: Builds, db_url: str) -> None:
+    """A pull request whose opening moved two weeks back (as a host's correction would): by week,
+    its old week counts one fewer and its new week one more, as a build in full has it."""
+    # a pull request of a week of two or more, so that its old week keeps a row
+    pull_request_id, repository, old_week, opened_at, timezone = query(
+        db_url,
+        "select pull_requests.pull_request_id, weeks.repository, weeks.week_start, pull_requests.opened_at, "
+        "tenants.timezone from intermediate.int_pull_requests_unified as pull_requests "
+        "inner join control.tenants as tenants on tenants.slug = pull_requests.tenant_id "
+        f"inner join marts.{WEEKLY} as weeks on weeks.tenant_id = pull_requests.tenant_id "
+        "and weeks.source_system = pull_requests.source_system "
+        "and weeks.repository = coalesce(pull_requests.repository, '(unknown)') "
+        "and weeks.week_start = date_trunc('week', pull_requests.opened_at at time zone tenants.timezone)::date "
+        "where pull_requests.tenant_id = %s and pull_requests.source_system = 'github' and weeks.prs_opened >= 2 "
+        "order by pull_requests.opened_at desc, pull_requests.pull_request_id limit 1",
+        GITHUB,
+    )[0]
+    moved = (opened_at - timedelta(days=14)).astimezone(ZoneInfo(timezone)).date()
+    new_week = moved - timedelta(days=moved.weekday())
+    assert new_week < old_week
+    before = week_rows(db_url, GITHUB)
+    raw_id = pull_request_id.removeprefix("github:")
+    shift_opening(db_url, raw_id, days=-14)
+    try:
+        build(WORLD_DAY + timedelta(days=2))
+        after = week_rows(db_url, GITHUB)
+        expected = dict(before)
+        expected[("github", repository, old_week)] -= 1
+        expected[("github", repository, new_week)] = before.get(("github", repository, new_week), 0) + 1
+        assert after == expected
+        by_week = rows_of(db_url, WEEKLY)
+        build_at(WEEKLY, WORLD_DAY + timedelta(days=2), full_refresh=True)
+        assert by_week == rows_of(db_url, WEEKLY)
+    finally:
+        shift_opening(db_url, raw_id, days=14)
+        build(WORLD_DAY + timedelta(days=2))
+    assert week_rows(db_url, GITHUB) == before
+
+
+def test_a_new_time_zone_moves_every_week_of_the_tenant(builds: Builds, db_url: str) -> None:
+    """A tenant's time zone changed (to UTC-11, where Monday mornings in UTC are Sundays): its
+    weeks are counted anew, every one of its rows rewritten, as a build in full counts them."""
+    timezone = query(db_url, "select timezone from control.tenants where slug = %s", GITHUB)[0][0]
+    versions = {row for row in week_versions(db_url) if row[0] == GITHUB}
+    before = rows_of(db_url, WEEKLY)
+    execute(db_url, "update control.tenants set timezone = 'Pacific/Pago_Pago' where slug = %s", GITHUB)
+    try:
+        build(WORLD_DAY + timedelta(days=2))
+        by_week = rows_of(db_url, WEEKLY)
+        assert by_week != before
+        assert not versions & {row for row in week_versions(db_url) if row[0] == GITHUB}
+        # the other tenant's rows stayed
+        assert {row for row in by_week if row[0] == AZURE} == {row for row in before if row[0] == AZURE}
+        build_at(WEEKLY, WORLD_DAY + timedelta(days=2), full_refresh=True)
+        assert by_week == rows_of(db_url, WEEKLY)
+    finally:
+        execute(db_url, "update control.tenants set timezone = %s where slug = %s", timezone, GITHUB)
+        build(WORLD_DAY + timedelta(days=2))
+    assert rows_of(db_url, WEEKLY) == before
+
+
+def test_after_one_partition_is_built_in_full_the_others_are_counted_whole(builds: Builds, db_url: str) -> None:
+    """A build in full of one tenant's partition leaves the table with that tenant's rows only;
+    the next build counts the other tenants whole again (their ledger went with their rows)."""
+    before = rows_of(db_url, WEEKLY)
+    build_at(WEEKLY, WORLD_DAY + timedelta(days=2), full_refresh=True, tenant_id=AZURE)
+    assert {row[0] for row in rows_of(db_url, WEEKLY)} == {AZURE}
+    build(WORLD_DAY + timedelta(days=2))
+    assert rows_of(db_url, WEEKLY) == before
+
+
+REVIEWS_RELATIONSHIPS = (
+    "relationships_stg_github__reviews_pull_request_id__pull_request_id__ref_stg_github__pull_requests_"
+)
+
+
+def relationships_test() -> tuple[int, str, str]:
+    """`dbt test` of the GitHub reviews' relationships test: (exit code, output, its SQL as run)."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "test", "--select", REVIEWS_RELATIONSHIPS,
+         "--project-dir", str(DBT_PROJECT_DIR)],
+        env={**os.environ, **dbt_env()}, capture_output=True, text=True,
+    )  # fmt: skip
+    [compiled] = (DBT_PROJECT_DIR / "target" / "run").rglob("relationships_stg_github__revi*.sql")
+    return done.returncode, done.stdout, compiled.read_text()
+
+
+def test_the_reviews_relationships_test_reads_new_reviews_by_key(builds: Builds, db_url: str) -> None:
+    """The test of every GitHub review's pull request reads only the reviews loaded since it last
+    passed, each probing the pull requests' key index (postgres__test_relationships), and still
+    fails on a new review of a pull request that is not there."""
+    code, output, sql = relationships_test()
+    assert code == 0, output
+    assert "left join lateral" in sql and "loaded.loaded_at > tested.loaded_at" in sql
+    plan = plan_without_scans(db_url, sql)
+    assert "pull_requests_pull_request_key" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    marked = query(
+        db_url,
+        "select tenant_id from control.tested_loads where test_id like %s and tenant_id = any(%s)",
+        f"test.pulse.{REVIEWS_RELATIONSHIPS}%",
+        list(TENANTS),
+    )
+    assert {row[0] for row in marked} == {GITHUB}  # the tenant with GitHub
+
+    reviews, load_id = f"raw_github__{GITHUB}.reviews", f"{datetime.now(UTC).timestamp():.6f}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"create temporary table orphan as select * from {reviews} limit 1")
+        conn.execute(
+            "update orphan set id = -1, pull_request_id = -1, _dlt_id = 'orphan', _dlt_load_id = %s", [load_id]
+        )
+        conn.execute(f"insert into {reviews} select * from orphan")
+    try:
+        code, output, _ = relationships_test()
+        assert code == 1
+        assert "Got 1 result" in output, output
+    finally:
+        execute(db_url, f"delete from {reviews} where _dlt_id = 'orphan'")
+    code, output, _ = relationships_test()
+    assert code == 0, output

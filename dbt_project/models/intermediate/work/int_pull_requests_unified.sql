@@ -12,7 +12,7 @@
 -- depends_on: {{ ref('stg_github__users') }}
 {{ per_pull_request_table(
     tables=['pull_requests', 'reviews', 'reviewers', 'commits', 'pull_request_work_items'],
-    lookups='github_user_lookups', logs_for=['fct_pull_requests', 'int_git_moments']
+    lookups='github_user_lookups', logs_for=['fct_pull_requests', 'int_git_moments', 'fct_pr_health']
 ) }}
 
 with

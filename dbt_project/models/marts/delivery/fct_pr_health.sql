@@ -8,7 +8,12 @@
       (interpolated) percentiles;
     * reviewed: has such a review (at any time); merged without review: merged before any;
     * review depth: reviews by others and distinct reviewers per pull request, over all of
-      the week's pull requests (one never reviewed counts as 0). -#}
+      the week's pull requests (one never reviewed counts as 0).
+
+    Built by week (macros/incremental_pr_health.sql): a build recomputes the rows of the pull
+    requests int_pull_requests_unified rebuilt since, in the week they were counted in before
+    and in the week they are in now. -#}
+{{ per_logged_week_table() }}
 
 with
 
@@ -21,8 +26,8 @@ pull_requests as (
     select
         pull_requests.tenant_id,
         pull_requests.source_system,
-        coalesce(pull_requests.repository, '(unknown)') as repository,
-        date_trunc('week', pull_requests.opened_at at time zone tenants.timezone)::date as week_start,
+        {{ pr_repository('pull_requests.repository') }} as repository,
+        {{ pr_week_start('pull_requests.opened_at', 'tenants.timezone') }} as week_start,
         extract(epoch from pull_requests.first_review_at - pull_requests.opened_at) / 3600.0 as hours_to_first_review,
         pull_requests.is_reviewed,
         pull_requests.merged_at is not null as is_merged,
@@ -32,7 +37,7 @@ pull_requests as (
     from {{ ref('int_pull_requests_unified') }} as pull_requests
     inner join tenants
         on tenants.tenant_id = pull_requests.tenant_id
-    where pull_requests.opened_at is not null {{ and_tenant('pull_requests') }}
+    where pull_requests.opened_at is not null {{ and_pull_request_in_batch('pull_requests') }}
 ),
 
 weekly as (
