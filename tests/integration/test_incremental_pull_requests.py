@@ -17,7 +17,8 @@ changed GitHub login → email mapping (people) rebuilds the tenant.
 fct_pr_health is built by week (dbt_project/macros/incremental_pr_health.sql): it too must equal
 its builds in full, rewriting only the weeks of the pull requests int_pull_requests_unified
 rewrote; a pull request moved to another week leaves its old week, and a tenant's new time zone
-moves all its weeks.
+moves all its weeks. A tenant gone (its raw data, or from the control plane) leaves the models and
+the ledger.
 """
 
 from __future__ import annotations
@@ -594,3 +595,38 @@ def test_the_reviews_relationships_test_reads_new_reviews_by_key(builds: Builds,
         execute(db_url, f"delete from {reviews} where _dlt_id = 'orphan'")
     code, output, _ = relationships_test()
     assert code == 0, output
+
+
+def ledger_tenants(db_url: str) -> set[str]:
+    rows = query(
+        db_url,
+        "select distinct tenant_id from intermediate.pr_health_members where tenant_id = any(%s)",
+        list(TENANTS),
+    )
+    return {row[0] for row in rows}
+
+
+def test_gone_tenants_lose_their_rows_and_their_ledger(builds: Builds, db_url: str) -> None:
+    """Last in the module (it removes its tenants). A tenant whose raw data is gone leaves every
+    per-pull-request model, fct_pr_health and its ledger; so does a tenant gone from the control
+    plane, whose raw data is still there. The other tenant's rows stay as they were."""
+    before = {model: rows_of(db_url, model) for model in (*MODELS, WEEKLY)}
+    assert ledger_tenants(db_url) == set(TENANTS)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"drop schema raw_azure_boards__{AZURE} cascade")
+        conn.execute(f"drop schema raw_azure_devops_git__{AZURE} cascade")
+    # (the build creates again the staging views the drops took with them)
+    build(WORLD_DAY + timedelta(days=2))
+    for model in (*MODELS, WEEKLY):
+        tenant = 1 if model == "fct_pull_requests" else 0
+        kept = {row for row in before[model] if row[tenant] == GITHUB}
+        assert kept, model
+        assert rows_of(db_url, model) == kept, model
+    assert ledger_tenants(db_url) == {GITHUB}
+
+    execute(db_url, "delete from control.tenants where slug = %s", GITHUB)
+    build_at(WEEKLY, WORLD_DAY + timedelta(days=2), cautious=True)
+    assert rows_of(db_url, WEEKLY) == set()
+    assert ledger_tenants(db_url) == set()
+    # (its raw data is there: the per-pull-request model still holds it)
+    assert {row[0] for row in rows_of(db_url, "int_pull_requests_unified")} == {GITHUB}
