@@ -255,15 +255,16 @@
 {%- endmacro %}
 
 {% macro postgres__test_relationships(model, column_name, to, field) -%}
-    {#- dbt's relationships test; when the parent is a view of unique_key_indexes and the field
-        its key (GitHub's reviews → pull requests), the parent must be of the child's tenant, and
+    {#- dbt's relationships test; when the parent is a view of key_read_parents and the field
+        its key (GitHub's and Azure DevOps' reviews → pull requests, Azure DevOps' work item
+        links → pull requests), the parent must be of the child's tenant, and
         a child narrowed to its rows loaded since the test last passed (macros/tested_loads.sql,
         relationships_key_index) has each of them probe the parent view's key index once, in its
         own tenant's raw copy (the view is a union of the tenants' copies). Joined by hash, the
         parent view was read whole at every build: GitHub's 86,897 pull requests of 50 tenants ×
         2 years for a day's few thousand reviews. -#}
-    {%- set key_index = unique_key_indexes().get(to.identifier) if execute else none -%}
-    {%- if key_index and key_index[0] == field -%}
+    {%- set key = key_read_parents().get(to.identifier) if execute else none -%}
+    {%- if key and key == field -%}
 select child.from_field
 from (
     select tenant_id, {{ column_name }} as from_field

@@ -71,15 +71,17 @@
     {{ return(pairs) }}
 {%- endmacro %}
 
-{% macro pull_request_key_expressions(tables=none) -%}
+{% macro pull_request_key_expressions(tables=none, source_type=none) -%}
     {#- For index_raw_load_ids: an index on the pull request key ('<source>:<id>', as the staging
-        views compute it) of every tenant's copy of the raw git tables named (all when none), so
+        views compute it) of every tenant's copy of the raw git tables named (all when none; of
+        one source type when source_type is given), so
         that a read of a staging view by pull request key (rows_of_batch_pull_requests) is one
         index probe per copy, not a read of every row. The expression must stay the views'
         own: `'<source>:' || <id column>::text` (the ids are bigint). -#}
     {%- set quadruples = [] -%}
-    {%- for source_type, table, key in pull_request_tables() if tables is none or table in tables -%}
-        {%- do quadruples.append((source_type, table, 'pull_request_key', "'" ~ source_type ~ ":' || " ~ key ~ "::text")) -%}
+    {%- for source, table, key in pull_request_tables()
+        if (tables is none or table in tables) and (source_type is none or source == source_type) -%}
+        {%- do quadruples.append((source, table, 'pull_request_key', "'" ~ source ~ ":' || " ~ key ~ "::text")) -%}
     {%- endfor -%}
     {{ return(quadruples) }}
 {%- endmacro %}

@@ -23,6 +23,7 @@ the ledger.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -546,27 +547,41 @@ def test_after_one_partition_is_built_in_full_the_others_are_counted_whole(build
     assert rows_of(db_url, WEEKLY) == before
 
 
-REVIEWS_RELATIONSHIPS = (
-    "relationships_stg_github__reviews_pull_request_id__pull_request_id__ref_stg_github__pull_requests_"
-)
+#: The relationships tests of pull requests' children that read new children by the parent's key
+#: (relationships_key_index): child view → (parent view, tenant, raw schema, raw child table).
+KEY_RELATIONSHIPS = {
+    "stg_github__reviews": ("stg_github__pull_requests", GITHUB, f"raw_github__{GITHUB}", "reviews"),
+    "stg_azure_devops_git__reviews": (
+        "stg_azure_devops_git__pull_requests", AZURE, f"raw_azure_devops_git__{AZURE}", "reviewers",
+    ),
+    "stg_azure_devops_git__pull_request_work_items": (
+        "stg_azure_devops_git__pull_requests", AZURE, f"raw_azure_devops_git__{AZURE}", "pull_request_work_items",
+    ),
+}  # fmt: skip
 
 
-def relationships_test() -> tuple[int, str, str]:
-    """`dbt test` of the GitHub reviews' relationships test: (exit code, output, its SQL as run)."""
+def relationships_test(name: str) -> tuple[int, str, str]:
+    """`dbt test` of one relationships test: (exit code, output, its SQL as run)."""
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "test", "--select", REVIEWS_RELATIONSHIPS,
-         "--project-dir", str(DBT_PROJECT_DIR)],
+        [str(Path(sys.executable).with_name("dbt")), "test", "--select", name, "--project-dir", str(DBT_PROJECT_DIR)],
         env={**os.environ, **dbt_env()}, capture_output=True, text=True,
     )  # fmt: skip
-    [compiled] = (DBT_PROJECT_DIR / "target" / "run").rglob("relationships_stg_github__revi*.sql")
-    return done.returncode, done.stdout, compiled.read_text()
+    results = json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text())["results"]
+    [compiled] = [
+        result["compiled_code"] for result in results if result["unique_id"].startswith(f"test.pulse.{name}.")
+    ]
+    return done.returncode, done.stdout, compiled
 
 
-def test_the_reviews_relationships_test_reads_new_reviews_by_key(builds: Builds, db_url: str) -> None:
-    """The test of every GitHub review's pull request reads only the reviews loaded since it last
-    passed, each probing the pull requests' key index (postgres__test_relationships), and still
-    fails on a new review of a pull request that is not there."""
-    code, output, sql = relationships_test()
+@pytest.mark.parametrize("child", KEY_RELATIONSHIPS)
+def test_a_relationships_test_reads_new_children_by_the_parents_key(builds: Builds, db_url: str, child: str) -> None:
+    """The test of every review's (or work item link's) pull request reads only the children
+    loaded since it last passed, each probing the pull requests' key index
+    (postgres__test_relationships), and still fails on a new child of a pull request that is
+    not there."""
+    parent, tenant, schema, table = KEY_RELATIONSHIPS[child]
+    name = f"relationships_{child}_pull_request_id__pull_request_id__ref_{parent}_"
+    code, output, sql = relationships_test(name)
     assert code == 0, output
     assert "left join lateral" in sql and "loaded.loaded_at > tested.loaded_at" in sql
     plan = plan_without_scans(db_url, sql)
@@ -575,25 +590,26 @@ def test_the_reviews_relationships_test_reads_new_reviews_by_key(builds: Builds,
     marked = query(
         db_url,
         "select tenant_id from control.tested_loads where test_id like %s and tenant_id = any(%s)",
-        f"test.pulse.{REVIEWS_RELATIONSHIPS}%",
+        f"test.pulse.{name}.%",
         list(TENANTS),
     )
-    assert {row[0] for row in marked} == {GITHUB}  # the tenant with GitHub
+    assert {row[0] for row in marked} == {tenant}  # the tenant with the source
 
-    reviews, load_id = f"raw_github__{GITHUB}.reviews", f"{datetime.now(UTC).timestamp():.6f}"
+    children, load_id = f"{schema}.{table}", f"{datetime.now(UTC).timestamp():.6f}"
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f"create temporary table orphan as select * from {reviews} limit 1")
+        conn.execute(f"create temporary table orphan as select * from {children} limit 1")
+        renumbered = "id = -1, " if table == "reviews" else ""
         conn.execute(
-            "update orphan set id = -1, pull_request_id = -1, _dlt_id = 'orphan', _dlt_load_id = %s", [load_id]
+            f"update orphan set {renumbered}pull_request_id = -1, _dlt_id = 'orphan', _dlt_load_id = %s", [load_id]
         )
-        conn.execute(f"insert into {reviews} select * from orphan")
+        conn.execute(f"insert into {children} select * from orphan")
     try:
-        code, output, _ = relationships_test()
+        code, output, _ = relationships_test(name)
         assert code == 1
         assert "Got 1 result" in output, output
     finally:
-        execute(db_url, f"delete from {reviews} where _dlt_id = 'orphan'")
-    code, output, _ = relationships_test()
+        execute(db_url, f"delete from {children} where _dlt_id = 'orphan'")
+    code, output, _ = relationships_test(name)
     assert code == 0, output
 
 

@@ -1,7 +1,10 @@
 {#- The columns of stg_github__pull_requests (so the two unify), plus author_email and Azure's
     own status. Azure has no "updated at": the latest of creation, closing, votes, comments
     and commits stands in for it. -#}
-{{ config(pre_hook="{{ index_raw_load_ids([], item_ids=azure_activity_indexes()) }}") }}
+{#- (its pre-hook indexes the raw copies on the reviewers' and commits' pull request id, read per
+    pull request below, and on the key it computes, which the relationships tests of the reviews
+    and work item links probe: key_read_parents) -#}
+{{ config(pre_hook="{{ index_raw_load_ids([], item_ids=azure_activity_indexes(), expressions=pull_request_key_expressions(['pull_requests'], 'azure_devops_git')) }}") }}
 with
 
 source as (
