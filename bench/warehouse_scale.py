@@ -19,6 +19,10 @@ speed is measured by bench/work_items_throughput.py; this one measures the wareh
 4. dashboard reads: the sprint dashboard's queries (apps/streamlit/sprint_data.py) through the
    row-level-security reader role at ``--readers`` concurrent readers (bench/dashboard_queries.py).
 
+The builds run ``pulse-dbt``, as Dagster's do, with a ``pulse dbt-server`` started for the run
+(dbt imported once, each build forked from it; compiled templates kept in the home:
+pulse/warm_dbt.py); ``--plain-dbt`` times dbt's own executable instead.
+
 Each build is timed ``--repeat`` times (default 3; on this kind of machine one run of the same
 build varies by ±20-40%) and the run of median wall time is reported, with every run's seconds
 (``runs_seconds``): the full build three times over; the day's build from the same state three
@@ -31,6 +35,7 @@ the file ``--results`` names (another world's figures, so they do not replace th
 
     .venv/bin/python bench/warehouse_scale.py [--tenants 50] [--history-days 730]
         [--work-scale 4] [--activity-scale 2] [--repeat 3] [--home DIR [--reuse]] [--results NAME]
+        [--plain-dbt]
 
 ``--home`` keeps the database in DIR; ``--reuse`` skips the loading and copying when DIR already
 holds them (to re-time the builds after changing a model).
@@ -48,7 +53,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -477,6 +483,35 @@ def build_as_of(world_day: datetime, days: int) -> datetime:
 
 # -- dbt ----------------------------------------------------------------------------------
 
+#: The builds' dbt: ``pulse-dbt``, what Dagster runs (forked warm from ``pulse dbt-server`` while
+#: warm_dbt_server runs one; compiled templates kept in the home), or with --plain-dbt dbt's own
+#: executable (a new process importing dbt and compiling every template, every build).
+DBT_EXECUTABLE = {"name": "pulse-dbt"}
+
+
+@contextmanager
+def warm_dbt_server(home: Path, *, plain: bool = False) -> Iterator[None]:
+    """``pulse dbt-server`` for this home while the builds run, as a deployment runs one beside
+    Dagster; with ``plain``, no server, and the builds run dbt's own executable."""
+    if plain:
+        DBT_EXECUTABLE["name"] = "dbt"
+        yield
+        return
+    from pulse.warm_dbt import connect, socket_path
+
+    server = subprocess.Popen([str(Path(sys.executable).with_name("pulse")), "dbt-server"], env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while (connection := connect(socket_path())) is None:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"pulse dbt-server did not start listening on {socket_path()}")
+            time.sleep(0.1)
+        connection.close()
+        yield
+    finally:
+        server.terminate()
+        server.wait(30)
+
 
 def dbt_build(
     settings: Any,
@@ -508,12 +543,11 @@ def dbt_build(
     env = {**os.environ, **dbt_env(settings, as_of=as_of)}
     if dbname:
         env["PULSE_DBT_DBNAME"] = dbname
-    dbt = str(Path(sys.executable).with_name("dbt"))
+    dbt = str(Path(sys.executable).with_name(DBT_EXECUTABLE["name"]))
     project_dir = str(project or DBT_PROJECT_DIR)
     # As the Dagster steps do: the tests a constraint stands for are answered from the catalog.
-    subprocess.run(
-        [dbt, "parse", "--project-dir", project_dir, "--target-path", str(target), "--quiet"], env=env, check=True
-    )
+    parse = [str(Path(sys.executable).with_name("dbt")), "parse", "--project-dir", project_dir]
+    subprocess.run([*parse, "--target-path", str(target), "--quiet"], env=env, check=True)
     manifest = json.loads((target / "manifest.json").read_text())
     enforced = enforced_tests(manifest)
     command = [
@@ -609,6 +643,11 @@ def main() -> int:
     parser.add_argument(
         "--verify", action="store_true", help="after the incremental build, rebuild in full and compare every table"
     )
+    parser.add_argument(
+        "--plain-dbt",
+        action="store_true",
+        help="build with dbt's own executable, not pulse-dbt and a warm dbt server (what Dagster runs)",
+    )
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -657,12 +696,15 @@ def main() -> int:
         ]
         return median_run(runs)
 
+    servers = ExitStack()
     try:
         from pulse.db import database_url
 
         database_url(settings)  # starts the embedded cluster
         migrate(settings)
         sandbox.start()
+        servers.enter_context(warm_dbt_server(home, plain=args.plain_dbt))
+        figures["dbt"] = "dbt (its own executable)" if args.plain_dbt else "pulse-dbt (warm dbt server)"
         days = replay_days(home, sandbox)
         loaded_marker = home / "bench-loaded"
         if not (args.reuse and loaded_marker.exists()):
@@ -751,6 +793,7 @@ def main() -> int:
             figures["dashboard"] = measure(database_url(settings), reader_url(settings), slugs, readers=args.readers)
             record(figures, args.results)
     finally:
+        servers.close()
         sandbox.stop()
         cluster.stop()
     print(json.dumps({k: v for k, v in figures.items() if k not in ("raw_rows", "mart_rows")}, indent=2))

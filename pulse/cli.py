@@ -514,6 +514,15 @@ def demo(no_serve: bool, dagster_port: int, streamlit_port: int) -> None:
     sys.exit(run_demo(get_settings(), serve=not no_serve, dagster_port=dagster_port, streamlit_port=streamlit_port))
 
 
+@main.command("dbt-server")
+def dbt_server() -> None:
+    """Serve warm dbt processes to ``pulse-dbt`` (what Dagster runs): dbt imported once, each
+    command forked from it (pulse/warm_dbt.py). Stop it with Ctrl-C or SIGTERM."""
+    from pulse.warm_dbt import jinja_cache_dir, serve, socket_path
+
+    serve(socket_path(), jinja_cache_dir())
+
+
 def _register_service_commands() -> None:
     """Commands whose implementation lives with the service they start."""
     from pulse.agents.cli import agents
