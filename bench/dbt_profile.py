@@ -7,7 +7,9 @@ pace of most of warehouse_scale's build (docs/scaling.md). This measures it:
 
 1. on warehouse_scale's home (``--home``, loaded and built), it runs the build with nothing new
    (warehouse_scale's build, the same selection and exclusions), under ``py-spy record --gil``,
-   which samples only the thread holding the lock: every sample is interpreter time;
+   which samples only the thread holding the lock: every sample is interpreter time (the build
+   runs ``pulse-dbt`` with no warm server, so dbt in the profiled process itself: importing dbt
+   included, templates read from the home's compile cache: pulse/warm_dbt.py);
 2. it sorts each sample by what dbt was doing, by the frames of its stack (CATEGORIES: the first
    category one of whose frames the stack holds takes the sample), and prints the seconds of
    each, against the build's wall time.

@@ -10,15 +10,19 @@ wrapped so that its result, a Python code object, is stored (``marshal``) under 
 everything the compiled code depends on, and read back instead of compiling again.
 
 The key: the source, the template's name and file name, ``defer_init``; the environment's class
-and code generator, its extensions, syntax and options; the names of its filters and tests and
-how each is called (the code generated for a filter depends on whether it takes the context),
-and the versions of Python and Jinja. A template that does not compile raises as before and
-nothing is stored. Entries are files named by the key's SHA-256, written atomically, in a folder
-only its owner can write to (a code object read from it is run).
+and code generator, its extensions, syntax and options, its ``finalize`` and ``autoescape``; its
+filters and tests, each by name, how it is called (the code generated for a filter depends on
+whether it takes the context) and what it is (module, name and, for a Python function, a hash of
+its code: Jinja calls a filter with constant arguments while compiling and keeps the result);
+the versions of Python, Jinja and dbt's packages (dbt's parser and extensions decide a parse).
+A template that does not compile raises as before and nothing is stored. Entries are files
+named by the key's SHA-256, written atomically, in a folder only its owner can write to (a code
+object read from it is run).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
@@ -91,25 +95,89 @@ class CompileCache:
             temporary.unlink(missing_ok=True)
 
 
-def callables_fingerprint(functions: dict[str, Any]) -> list[tuple[str, str]]:
-    """Each filter's or test's name and what it is passed (context, environment, nothing)."""
+#: The packages whose code decides how a template compiles: Jinja's compiler and optimizer, and
+#: dbt's parser, extensions and filters (an upgrade of any of them starts a new set of entries).
+PACKAGES = ("jinja2", "markupsafe", "dbt-core", "dbt-common", "dbt-adapters", "dbt-postgres")
+
+
+@functools.cache
+def package_versions() -> tuple[tuple[str, str], ...]:
+    from importlib import metadata
+
+    versions = []
+    for package in PACKAGES:
+        try:
+            versions.append((package, metadata.version(package)))
+        except metadata.PackageNotFoundError:
+            versions.append((package, "-"))
+    return tuple(versions)
+
+
+def identity(function: Any) -> str:
+    """What a callable is, across processes: its module and name, and for a Python function the
+    hash of its code and constants (two lambdas of one module share a name, not a body)."""
+    if function is None:
+        return "None"
+    module = getattr(function, "__module__", None) or type(function).__module__
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return f"{module}.{name}"
+    return f"{module}.{name}#{code_digest(code)[:16]}"
+
+
+def code_digest(code: CodeType) -> str:
+    """A hash of a code object's bytecode, names and constants, the same in every process."""
+    digest = hashlib.sha256(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    digest.update(stable_repr(code.co_consts).encode())
+    return digest.hexdigest()
+
+
+def stable_repr(constant: Any) -> str:
+    """A constant's ``repr`` as every process writes it: a nested function's code object by its
+    digest (its ``repr`` holds its address), a frozenset's items in order (a set of strings
+    iterates in an order that differs from process to process)."""
+    if isinstance(constant, CodeType):
+        return f"code:{code_digest(constant)}"
+    if isinstance(constant, frozenset):
+        return "frozenset(" + ", ".join(sorted(stable_repr(item) for item in constant)) + ")"
+    if isinstance(constant, tuple):
+        return "(" + ", ".join(stable_repr(item) for item in constant) + ")"
+    return repr(constant)
+
+
+#: Fingerprints of filter and test tables already seen in this process, by their callables' ids,
+#: each with the callables themselves: kept alive here, their ids cannot name another object.
+_fingerprints: dict[tuple[tuple[str, int], ...], tuple[str, tuple[Any, ...]]] = {}
+
+
+def callables_fingerprint(functions: dict[str, Any]) -> str:
+    """Each filter's or test's name, what it is passed (context, environment, nothing) and what
+    it is: Jinja calls a filter or test with constant arguments while compiling (constant
+    folding), so the code holds its result, not only a call to it."""
     from jinja2.utils import _PassArg
 
-    return sorted((name, str(_PassArg.from_obj(function))) for name, function in functions.items())
+    seen = tuple((name, id(function)) for name, function in functions.items())
+    if (known := _fingerprints.get(seen)) is None:
+        fingerprint = sorted(
+            (name, str(_PassArg.from_obj(function)), identity(function)) for name, function in functions.items()
+        )
+        known = _fingerprints[seen] = (repr(fingerprint), tuple(functions.values()))
+    return known[0]
 
 
 def compile_key(environment: Any, source: str, name: str | None, filename: str | None, defer_init: bool) -> str:
-    import jinja2
-
     autoescape = environment.autoescape
     parts = [
         sys.version,
-        jinja2.__version__,
+        package_versions(),
         f"{type(environment).__module__}.{type(environment).__qualname__}",
         f"{environment.code_generator_class.__module__}.{environment.code_generator_class.__qualname__}",
         sorted(environment.extensions),
         [getattr(environment, option) for option in ENVIRONMENT_OPTIONS],
-        autoescape if isinstance(autoescape, bool) else repr(autoescape),
+        autoescape if isinstance(autoescape, bool) else identity(autoescape),
+        identity(environment.finalize),
         callables_fingerprint(environment.filters),
         callables_fingerprint(environment.tests),
         name,

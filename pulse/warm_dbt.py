@@ -9,7 +9,8 @@ it takes the caller's standard input, output and error (the descriptors themselv
 the socket), working directory, environment, umask and arguments, and runs dbt's own command
 line (``dbt.cli.main.cli``) as the ``dbt`` executable would. The server never runs a dbt command
 itself, so each child starts from dbt's state right after import, as a new process does. Every
-dbt process Pulse starts also keeps compiled templates on disk (pulse/jinja_cache.py).
+dbt command ``pulse-dbt`` runs, warm or not, keeps compiled templates on disk
+(pulse/jinja_cache.py).
 
 The client (``pulse-dbt``, what Dagster's dbt resource runs) is a drop-in ``dbt``: the same
 arguments, output on the same descriptors, the same exit code. A signal it gets (Dagster
@@ -21,8 +22,11 @@ so the server only ever saves time.
     pulse-dbt build --select ...     # as ``dbt build --select ...``
 
 The socket is ``$PULSE_HOME/run/dbt.sock`` unless ``PULSE_DBT_SOCKET`` names another; only its
-owner may connect (a command runs as the server's user). The template cache is
-``$PULSE_HOME/cache/jinja`` unless ``PULSE_JINJA_CACHE`` names another.
+owner may connect (a command runs as the server's user), and the client runs dbt itself rather
+than hand its environment to a server of another user. The template cache is
+``$PULSE_HOME/cache/jinja`` unless ``PULSE_JINJA_CACHE`` names another (a forked command uses
+the server's). What a child does not take from its caller: the server's Python (its ``sys.path``,
+the dbt it imported: restart the server after upgrading dbt) and its standard streams' encoding.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import os
 import shlex
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -60,6 +65,8 @@ PRELOAD = (
     "psycopg2",
 )
 
+#: What stops the server (and, with their default handling, a child).
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 #: How long a child whose client went away has after SIGINT before it ends itself.
 ORPHAN_GRACE_SECONDS = 30.0
 #: The largest request line (arguments and environment) a child reads.
@@ -116,14 +123,21 @@ def serve(path: Path, cache_dir: Path, *, preload: Sequence[str] = PRELOAD) -> N
     for module in preload:
         importlib.import_module(module)
     jinja_cache.install(cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
+    if (running := connect(path)) is not None:
+        running.close()
+        raise SystemExit(
+            f"a warm dbt server already listens on {path}: use it, stop it first, or give this one "
+            "another PULSE_DBT_SOCKET"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.unlink(missing_ok=True)  # a stale socket: nobody answered on it
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)  # the socket file: its owner alone may connect
     try:
         server.bind(str(path))
     finally:
         os.umask(old_umask)
+    ours = os.stat(path).st_ino
     server.listen(64)
 
     def stop(signum: int, frame: object) -> None:
@@ -136,17 +150,33 @@ def serve(path: Path, cache_dir: Path, *, preload: Sequence[str] = PRELOAD) -> N
     print(f"warm dbt: listening on {path} (pid {os.getpid()})", flush=True)
     try:
         while True:
-            connection, _ = server.accept()
+            try:
+                connection, _ = server.accept()
+            except OSError as error:  # out of descriptors, say: the next command may find some
+                print(f"warm dbt: could not accept a command: {error}", flush=True)
+                time.sleep(0.5)
+                continue
             sys.stdout.flush()
             sys.stderr.flush()
-            if os.fork() == 0:
+            # no stop signal between the fork and the child's own handlers: the server's would
+            # raise in the child, in this loop
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                pid = os.fork()
+            except OSError as error:  # the client, told nothing, runs dbt itself
+                print(f"warm dbt: could not fork for a command: {error}", flush=True)
+                pid = -1
+            if pid == 0:
                 child(server, connection)  # never returns
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             connection.close()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == ours:  # not another server's, started since
+                path.unlink()
 
 
 def child(server: socket.socket, connection: socket.socket) -> NoReturn:
@@ -163,8 +193,8 @@ def child(server: socket.socket, connection: socket.socket) -> NoReturn:
             (signal.SIGINT, signal.default_int_handler),
         ):
             signal.signal(number, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         code = run_command(connection)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a late interrupt changes nothing now
         atexit._run_exitfuncs()
     except BaseException as error:  # noqa: BLE001 - reported, and the process ends below either way
         with contextlib.suppress(BaseException):
@@ -181,6 +211,8 @@ def receive_request(connection: socket.socket) -> tuple[dict[str, Any], list[int
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     while not data.endswith(b"\n"):
+        if len(data) > MAX_REQUEST_BYTES:
+            raise ValueError(f"a request longer than {MAX_REQUEST_BYTES} bytes")
         more = connection.recv(MAX_REQUEST_BYTES)
         if not more:
             if data:
@@ -195,18 +227,27 @@ def run_command(connection: socket.socket) -> int:
     server's log gets a line as it starts and one as it ends."""
     log = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)  # the server's stdout
     pid = os.getpid()
+
+    def note(line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a log nobody reads fails no command
+            print(f"warm dbt: [pid {pid}] {line}", file=log)
+
     try:
         request, fds = receive_request(connection)
     except ConnectionError:
         return 0  # connected and went: someone looking whether the server listens
     except (ValueError, OSError) as error:
-        print(f"warm dbt: [pid {pid}] a bad request: {error}", file=log)
+        note(f"a bad request: {error}")
         return 2
     if len(fds) != 3:
-        print(f"warm dbt: [pid {pid}] a bad request: {len(fds)} descriptors, not stdin, stdout, stderr", file=log)
+        note(f"a bad request: {len(fds)} descriptors, not stdin, stdout and stderr")
         return 2
-    print(f"warm dbt: [pid {pid}] dbt {shlex.join(request['args'])}", file=log)
+    note(f"dbt {shlex.join(request['args'])}")
     started = time.monotonic()
+    try:
+        connection.sendall(json.dumps({"started": pid}).encode() + b"\n")
+    except OSError:
+        return 0  # the client went before its command started
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -214,13 +255,18 @@ def run_command(connection: socket.socket) -> int:
     os.umask(request["umask"])
     os.environ.clear()
     os.environ.update(request["env"])
+    time.tzset()  # the client's TZ
     finished = threading.Event()
     threading.Thread(target=follow_client, args=(connection, finished), daemon=True).start()
-    code = run_dbt(request["args"])
-    finished.set()
-    with contextlib.suppress(OSError):  # the client has gone: nobody is left to tell
-        connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
-    print(f"warm dbt: [pid {pid}] exit code {code} after {time.monotonic() - started:.1f} s", file=log)
+    code = 130  # what an interrupt arriving as dbt returns leaves
+    try:
+        code = run_dbt(request["args"])
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # finished: a late interrupt changes nothing
+        finished.set()
+        with contextlib.suppress(OSError):  # the client has gone: nobody is left to tell
+            connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
+        note(f"exit code {code} after {time.monotonic() - started:.1f} s")
     return code
 
 
@@ -233,8 +279,10 @@ def follow_client(connection: socket.socket, finished: threading.Event) -> None:
             os.kill(os.getpid(), int(message["signal"]))
     if finished.is_set():
         return  # the client read its exit code and left
-    # the client has gone (killed, or its connection lost): stop as a cancelled dbt run does
+    # the client has gone (killed, or its connection lost): stop as a cancelled dbt run does,
+    # interrupted again if the first interrupt fell where dbt did not act on it
     os.kill(os.getpid(), signal.SIGINT)
+    threading.Timer(ORPHAN_GRACE_SECONDS / 3, os.kill, args=(os.getpid(), signal.SIGINT)).start()
     threading.Timer(ORPHAN_GRACE_SECONDS, os._exit, args=(130,)).start()
 
 
@@ -277,36 +325,56 @@ def connect(path: Path) -> socket.socket | None:
     return connection
 
 
+def peer_is_this_user(connection: socket.socket) -> bool:
+    """Whether the process listening is this user's (Linux tells; elsewhere the socket file's
+    mode, owner only, is what guards it)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", credentials)
+    return uid == os.getuid()
+
+
 def client(args: Sequence[str]) -> int:
-    """Run ``dbt <args>`` in a child of the warm server, or here when none listens; its exit code."""
+    """Run ``dbt <args>`` in a child of the warm server, or here when none listens (or it cannot
+    start the command); its exit code."""
     connection = connect(socket_path())
     if connection is None:
         return run_dbt(args)
-    umask = os.umask(0)
-    os.umask(umask)
-    request = {"args": list(args), "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
-    connection.sendmsg(
-        [json.dumps(request).encode() + b"\n"],
-        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))],
-    )
+    replies = connection.makefile("rb")
+    try:
+        if not peer_is_this_user(connection):
+            raise PermissionError(f"the process listening on {socket_path()} is another user's")
+        umask = os.umask(0)
+        os.umask(umask)
+        request = json.dumps({"args": list(args), "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask})
+        data = request.encode() + b"\n"
+        sent = connection.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [0, 1, 2]))])
+        connection.sendall(data[sent:])
+        started = replies.readline()
+    except OSError as error:
+        started, problem = b"", str(error)
+    else:
+        problem = "it did not start the command"
+    if not started:
+        print(f"pulse-dbt: not using the warm dbt server ({problem}); running dbt here", file=sys.stderr)
+        connection.close()
+        return run_dbt(args)
 
     def forward(number: int, frame: object) -> None:
         with contextlib.suppress(OSError):
             connection.sendall(json.dumps({"signal": number}).encode() + b"\n")
 
-    for number in (signal.SIGINT, signal.SIGTERM):
+    for number in STOP_SIGNALS:
         signal.signal(number, forward)
-    reply = b""
-    while not reply.endswith(b"\n"):
-        more = connection.recv(4096)
-        if not more:
-            print(
-                "pulse-dbt: the warm dbt server's child for this command ended without an exit code "
-                "(killed?); see the server's log",
-                file=sys.stderr,
-            )
-            return 1
-        reply += more
+    reply = replies.readline()
+    if not reply.endswith(b"\n"):
+        print(
+            "pulse-dbt: the warm dbt server's child for this command ended without an exit code "
+            "(killed?); see the server's log",
+            file=sys.stderr,
+        )
+        return 1
     return int(json.loads(reply)["exit"])
 
 

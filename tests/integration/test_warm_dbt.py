@@ -35,6 +35,7 @@ class Server:
     process: subprocess.Popen[str]
     socket: Path
     log: Path
+    jinja: Path
 
     def lines(self) -> list[str]:
         return self.log.read_text().splitlines()
@@ -61,7 +62,7 @@ def server(settings: object, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         assert time.monotonic() < deadline, "the server did not listen within 60 s"
         time.sleep(0.1)
     probe.close()
-    yield Server(process, socket_file, log)
+    yield Server(process, socket_file, log, folder / "jinja")
     # still serving after its commands: a child must never end in the server's own code
     assert process.poll() is None, log.read_text()
     still = connect(socket_file)
@@ -100,6 +101,7 @@ def test_a_warm_command_answers_as_dbt_does(server: Server, target: Path) -> Non
     args = ["show", "--inline", ANSWER, "--quiet"]
     plain = run("dbt", args, target, server.socket)
     warm = run("pulse-dbt", args, target, server.socket)
+    compiled = sorted(server.jinja.iterdir())
     again = run("pulse-dbt", args, target, server.socket)
     assert plain.returncode == warm.returncode == again.returncode == 0, warm.stdout + warm.stderr
     assert "42" in warm.stdout
@@ -109,6 +111,9 @@ def test_a_warm_command_answers_as_dbt_does(server: Server, target: Path) -> Non
     assert len(started) == 2, server.lines()
     pid = re.search(r"\[pid (\d+)\]", started[0]).group(1)  # type: ignore[union-attr]
     assert any(f"[pid {pid}] exit code 0" in line for line in server.lines()), server.lines()
+    # the first child kept the templates it compiled (pulse/jinja_cache.py); the second compiled
+    # nothing: it read every one back
+    assert compiled and sorted(server.jinja.iterdir()) == compiled
 
 
 def test_a_failing_command_fails_with_dbt_s_exit_code_and_message(server: Server, target: Path) -> None:
@@ -160,36 +165,49 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_sigint_to_the_client_cancels_the_query_dbt_runs(server: Server, target: Path, db_url: str) -> None:
+def start_sleeping(executable: str, server: Server, target: Path, db_url: str) -> subprocess.Popen[str]:
+    """``show`` of a two-minute query, returned once the query runs."""
     client = subprocess.Popen(
-        dbt_command("pulse-dbt", ["show", "--inline", SLEEP], target),
+        dbt_command(executable, ["show", "--inline", SLEEP], target),
         env=command_env(server.socket),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     wait_for(lambda: sleeping_queries(db_url), 90, "the query started")
-    child = child_pid(server, SLEEP_MARK)
-    client.send_signal(signal.SIGINT)  # as Dagster does to cancel a run's dbt
+    return client
+
+
+def interrupted(client: subprocess.Popen[str], db_url: str) -> tuple[int, str]:
+    """SIGINT, as Dagster sends to cancel a run's dbt: the exit code and output, once the query
+    is gone."""
+    client.send_signal(signal.SIGINT)
     output, _ = client.communicate(timeout=60)
-    assert client.returncode != 0, output
     wait_for(lambda: not sleeping_queries(db_url), 30, "the query cancelled")
+    return client.returncode, output
+
+
+def test_sigint_to_the_client_cancels_the_query_dbt_runs(server: Server, target: Path, db_url: str) -> None:
+    plain_code, plain_output = interrupted(start_sleeping("dbt", server, target, db_url), db_url)
+    client = start_sleeping("pulse-dbt", server, target, db_url)
+    child = child_pid(server, SLEEP_MARK)
+    code, output = interrupted(client, db_url)
+    # dbt's own answer to an interrupt, passed on: not the client dying of it, nor the orphan path
+    assert code == plain_code != 0, (plain_output, output)
+    assert "Exited because of keyboard interrupt" in output and "without an exit code" not in output, output
+    assert any(f"[pid {child}] exit code {plain_code}" in line for line in server.lines()), server.lines()
     wait_for(lambda: not alive(child), 30, "dbt's process gone")
 
 
 def test_a_command_whose_client_is_killed_stops(server: Server, target: Path, db_url: str) -> None:
-    client = subprocess.Popen(
-        dbt_command("pulse-dbt", ["show", "--inline", SLEEP], target),
-        env=command_env(server.socket),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for(lambda: sleeping_queries(db_url), 90, "the query started")
+    client = start_sleeping("pulse-dbt", server, target, db_url)
     child = child_pid(server, SLEEP_MARK)
     client.kill()  # SIGKILL: the client cannot say anything
     client.wait(10)
-    wait_for(lambda: not sleeping_queries(db_url), 30, "the query cancelled")
-    wait_for(lambda: not alive(child), 40, "dbt's process gone")
+    wait_for(lambda: not sleeping_queries(db_url), 60, "the query cancelled")
+    wait_for(lambda: not alive(child), 60, "dbt's process gone")
+    assert client.stdout is not None
+    client.stdout.close()
 
 
 def test_dagster_s_dbt_resource_streams_events_through_the_server(

@@ -4,6 +4,8 @@ anew, never another environment's code, nothing kept of a template that does not
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +95,48 @@ def test_a_folder_others_may_write_to_is_refused(tmp_path: Path) -> None:
     shared.chmod(0o777)
     with pytest.raises(PermissionError, match="chmod 700"):
         jinja_cache.CompileCache(shared)
+
+
+def test_filters_of_one_name_and_calling_convention_but_other_bodies_never_share_code(cache_dir: Path) -> None:
+    """Jinja calls a filter with constant arguments while compiling and keeps the result in the
+    code: the filter's body is part of what the code depends on."""
+    jinja_cache.install(cache_dir)
+    source = '{{ "x" | tag }}'
+    first = jinja2.Environment()
+    first.filters["tag"] = lambda value: f"{value}-A"
+    second = jinja2.Environment()
+    second.filters["tag"] = lambda value: f"{value}-B"
+    assert first.from_string(source).render() == "x-A"
+    assert second.from_string(source).render() == "x-B"
+
+
+def test_finalize_is_part_of_the_key(cache_dir: Path) -> None:
+    jinja_cache.install(cache_dir)
+    source = "{{ nothing }}|{{ none }}"
+    assert jinja2.Environment().from_string(source).render() == "|None"
+    finalizing = jinja2.Environment(finalize=lambda value: "F" if value is None else value)
+    assert finalizing.from_string(source).render() == "|F"
+
+
+KEY_OF_DBT_TEMPLATE = """
+import dbt_common.clients.jinja as dbt_jinja
+from pulse.jinja_cache import compile_key
+print(compile_key(dbt_jinja.get_environment(), "{{ 'x' | upper }}", None, None, False))
+"""
+
+
+def test_the_key_of_a_dbt_template_is_the_same_in_every_process() -> None:
+    """Each process hashes strings with its own seed and places objects at its own addresses:
+    a key that read either (a set's order, a nested function's repr) would never be found by
+    the next dbt process (the cache's first version missed so, every build)."""
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", KEY_OF_DBT_TEMPLATE],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in (1, 2, 3)
+    }
+    assert len(keys) == 1 and len(next(iter(keys))) == 64, keys
