@@ -48,10 +48,9 @@ from warehouse_scale import (
     make_database_copies,
     record,
     replay_days,
+    running_built_home,
     table_checksums,
     tenant_slugs,
-    use_built_home,
-    warm_dbt_server,
     world_sandbox,
 )
 
@@ -73,25 +72,19 @@ def main() -> int:
     parser.add_argument("--results", default="day_ab.json")
     args = parser.parse_args()
     home = Path(args.home)
-    use_built_home(home)
-
-    from pulse.db import database_url
-    from pulse.db.embedded import EmbeddedPostgres
     from pulse.demo import seed_demo
-    from pulse.settings import get_settings
 
-    settings = get_settings()
-    cluster = EmbeddedPostgres(settings)
-    sandbox, world_day = world_sandbox(
-        home, activity_scale=args.activity_scale, work_scale=args.work_scale, history_days=args.history_days
-    )
     versions = {"before": args.before.resolve(), "after": args.after.resolve()}
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     differ: list[list[str]] = []
-    servers = ExitStack()
+    stack = ExitStack()
     try:
-        database_url(settings)  # starts the embedded cluster
-        servers.enter_context(warm_dbt_server(home))  # the builds run pulse-dbt, as Dagster's do
+        # the builds run pulse-dbt with a warm server, as Dagster's do
+        settings = stack.enter_context(running_built_home(home, warm_dbt=True))
+        sandbox, world_day = world_sandbox(
+            home, activity_scale=args.activity_scale, work_scale=args.work_scale, history_days=args.history_days
+        )
+        stack.callback(sandbox.stop)
         check_room_for_copies(settings, [TEMPLATE, COPY])
         sandbox.start()
         days = replay_days(home, sandbox)
@@ -124,9 +117,7 @@ def main() -> int:
         print("the warehouse itself, with the after version ...", flush=True)
         dbt_build(settings, full_refresh=False, as_of=as_of, project=versions["after"], label="ab_warehouse")
     finally:
-        servers.close()
-        sandbox.stop()
-        cluster.stop()
+        stack.close()
     figures: dict[str, Any] = {
         "benchmark": "day_ab",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from warehouse_scale import build_as_of, days_loaded, dbt_build, record, use_built_home, world_day_of
+from warehouse_scale import build_as_of, days_loaded, dbt_build, record, running_built_home, world_day_of
 
 #: What dbt was doing, by a frame its stack holds ("function (file" as py-spy prints it). The
 #: first category one of whose frames a stack holds takes the sample: events and contexts first,
@@ -96,28 +96,17 @@ def main() -> int:
     parser.add_argument("--raw", type=Path, help="also keep py-spy's raw profile here (for a flame graph)")
     args = parser.parse_args()
     home = Path(args.home)
-    use_built_home(home)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         raise SystemExit("py-spy is not installed: uv pip install --python .venv/bin/python py-spy")
-
-    from pulse.db import database_url
-    from pulse.db.embedded import EmbeddedPostgres
-    from pulse.settings import get_settings
-
-    settings = get_settings()
-    cluster = EmbeddedPostgres(settings)
-    world_day, days = world_day_of(home), days_loaded(home)
     with tempfile.TemporaryDirectory(prefix="pulse-profile-") as folder:
         raw = Path(folder) / "build.raw"
         spy = [py_spy, "record", "--gil", "--rate", str(args.rate), "--format", "raw", "--output", str(raw), "--"]
-        try:
-            database_url(settings)  # starts the embedded cluster
+        with running_built_home(home) as settings:
+            world_day, days = world_day_of(home), days_loaded(home)
             built = dbt_build(
                 settings, full_refresh=False, as_of=build_as_of(world_day, days), label="profile", wrap=spy
             )
-        finally:
-            cluster.stop()
         stacks = read_samples(raw)
         if args.raw:
             shutil.copyfile(raw, args.raw)

@@ -54,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -429,6 +429,25 @@ def use_built_home(home: Path) -> None:
     os.environ.pop("PULSE_DATABASE_URL", None)
 
 
+@contextmanager
+def running_built_home(home: Path, *, warm_dbt: bool = False) -> Iterator[Any]:
+    """The settings of an earlier run's home (use_built_home), its cluster started and, with
+    ``warm_dbt``, a warm dbt server for the builds (warm_dbt_server); both stopped after."""
+    use_built_home(home)
+    from pulse.db import database_url
+    from pulse.db.embedded import EmbeddedPostgres
+    from pulse.settings import get_settings
+
+    settings = get_settings()
+    cluster = EmbeddedPostgres(settings)
+    try:
+        database_url(settings)  # starts the embedded cluster
+        with warm_dbt_server(home) if warm_dbt else nullcontext():
+            yield settings
+    finally:
+        cluster.stop()
+
+
 def world_sandbox(home: Path, *, activity_scale: float, work_scale: float, history_days: int) -> tuple[Any, datetime]:
     """The sandbox serving this home's world (not started), and the world's day. The day is
     fixed in the home (bench-day): the worlds are a function of it, so a --reuse run sees the
@@ -483,20 +502,11 @@ def build_as_of(world_day: datetime, days: int) -> datetime:
 
 # -- dbt ----------------------------------------------------------------------------------
 
-#: The builds' dbt: ``pulse-dbt``, what Dagster runs (forked warm from ``pulse dbt-server`` while
-#: warm_dbt_server runs one; compiled templates kept in the home), or with --plain-dbt dbt's own
-#: executable (a new process importing dbt and compiling every template, every build).
-DBT_EXECUTABLE = {"name": "pulse-dbt"}
-
 
 @contextmanager
-def warm_dbt_server(home: Path, *, plain: bool = False) -> Iterator[None]:
+def warm_dbt_server(home: Path) -> Iterator[None]:
     """``pulse dbt-server`` for this home while the builds run, as a deployment runs one beside
-    Dagster; with ``plain``, no server, and the builds run dbt's own executable."""
-    if plain:
-        DBT_EXECUTABLE["name"] = "dbt"
-        yield
-        return
+    Dagster: the builds' ``pulse-dbt`` forks from it."""
     from pulse.warm_dbt import connect, socket_path
 
     server = subprocess.Popen([str(Path(sys.executable).with_name("pulse")), "dbt-server"], env=os.environ.copy())
@@ -522,11 +532,15 @@ def dbt_build(
     label: str | None = None,
     dbname: str | None = None,
     wrap: Sequence[str] = (),
+    executable: str = "pulse-dbt",
 ) -> dict[str, Any]:
     """One ``dbt build`` of the marts and their parents for every tenant; wall seconds, and the
     slowest nodes from run_results.json (kept as run_results_<label>.json in the home).
     ``dbname``: build that database of the cluster (a copy) instead of the warehouse; ``wrap``: a
-    command that runs ``dbt build`` (a profiler's, ending in ``--``)."""
+    command that runs ``dbt build`` (a profiler's, ending in ``--``); ``executable``: ``pulse-dbt``,
+    what Dagster runs (forked warm from ``pulse dbt-server`` while warm_dbt_server runs one;
+    compiled templates kept in the home), or ``dbt``, dbt's own (a new process importing dbt and
+    compiling every template, every build)."""
     import psycopg
     from psycopg.conninfo import make_conninfo
 
@@ -543,7 +557,7 @@ def dbt_build(
     env = {**os.environ, **dbt_env(settings, as_of=as_of)}
     if dbname:
         env["PULSE_DBT_DBNAME"] = dbname
-    dbt = str(Path(sys.executable).with_name(DBT_EXECUTABLE["name"]))
+    dbt = str(Path(sys.executable).with_name(executable))
     project_dir = str(project or DBT_PROJECT_DIR)
     # As the Dagster steps do: the tests a constraint stands for are answered from the catalog.
     parse = [str(Path(sys.executable).with_name("dbt")), "parse", "--project-dir", project_dir]
@@ -681,6 +695,8 @@ def main() -> int:
         home, activity_scale=args.activity_scale, work_scale=args.work_scale, history_days=args.history_days
     )
 
+    executable = "dbt" if args.plain_dbt else "pulse-dbt"
+
     def timed(label: str, *, full_refresh: bool, as_of: datetime, databases: Sequence[str | None]) -> dict[str, Any]:
         """The build once on each of ``databases`` in turn (None: the warehouse): the median run."""
         runs = [
@@ -691,6 +707,7 @@ def main() -> int:
                 project=args.dbt_project,
                 label=f"{label}_{run}",
                 dbname=database,
+                executable=executable,
             )
             for run, database in enumerate(databases, start=1)
         ]
@@ -703,7 +720,8 @@ def main() -> int:
         database_url(settings)  # starts the embedded cluster
         migrate(settings)
         sandbox.start()
-        servers.enter_context(warm_dbt_server(home, plain=args.plain_dbt))
+        if not args.plain_dbt:
+            servers.enter_context(warm_dbt_server(home))
         figures["dbt"] = "dbt (its own executable)" if args.plain_dbt else "pulse-dbt (warm dbt server)"
         days = replay_days(home, sandbox)
         loaded_marker = home / "bench-loaded"
@@ -775,7 +793,13 @@ def main() -> int:
         if args.verify:
             incremental = table_checksums(settings)
             keep_copies(settings, "bench_incremental")
-            dbt_build(settings, full_refresh=True, as_of=as_of + timedelta(days=1), project=args.dbt_project)
+            dbt_build(
+                settings,
+                full_refresh=True,
+                as_of=as_of + timedelta(days=1),
+                project=args.dbt_project,
+                executable=executable,
+            )
             full = table_checksums(settings)
             figures["verify"] = {
                 "tables": len(full),

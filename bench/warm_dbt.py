@@ -27,8 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import warehouse_scale
-from warehouse_scale import build_as_of, days_loaded, dbt_build, record, use_built_home, warm_dbt_server, world_day_of
+from warehouse_scale import build_as_of, days_loaded, dbt_build, record, running_built_home, world_day_of
 
 EXECUTABLES = ("dbt", "pulse-dbt")
 
@@ -39,8 +38,8 @@ def pairs(settings: Any, *, full_refresh: bool, repeat: int, as_of: datetime) ->
     kind = "full" if full_refresh else "no_change"
     for run in range(1, repeat + 1):
         for executable in EXECUTABLES:
-            warehouse_scale.DBT_EXECUTABLE["name"] = executable
-            built = dbt_build(settings, full_refresh=full_refresh, as_of=as_of, label=f"warm_{kind}_{executable}_{run}")
+            label = f"warm_{kind}_{executable}_{run}"
+            built = dbt_build(settings, full_refresh=full_refresh, as_of=as_of, label=label, executable=executable)
             seconds[executable].append(built["seconds"])
             print(f"{kind} {executable} {run}: {built['seconds']} s", flush=True)
     medians = {executable: round(statistics.median(runs), 1) for executable, runs in seconds.items()}
@@ -59,36 +58,23 @@ def main() -> int:
     parser.add_argument("--results", default="warm_dbt.json")
     args = parser.parse_args()
     home = Path(args.home)
-    use_built_home(home)
-
-    from pulse.db import database_url
-    from pulse.db.embedded import EmbeddedPostgres
-    from pulse.settings import get_settings
-
-    settings = get_settings()
-    cluster = EmbeddedPostgres(settings)
-    as_of = build_as_of(world_day_of(home), days_loaded(home))
-    figures: dict[str, Any] = {
-        "benchmark": "warm_dbt",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "world_day": world_day_of(home).date().isoformat(),
-        "day": days_loaded(home),
-    }
-    try:
-        database_url(settings)  # starts the embedded cluster
-        with warm_dbt_server(home):
-            # untimed: the template cache then holds what this code compiles (the steady state of
-            # a deployment; the first build after the cache is emptied compiles and writes it)
-            warehouse_scale.DBT_EXECUTABLE["name"] = "pulse-dbt"
-            figures["first_build_seconds"] = dbt_build(settings, full_refresh=False, as_of=as_of, label="warm_first")[
-                "seconds"
-            ]
-            figures["no_change"] = pairs(settings, full_refresh=False, repeat=args.repeat, as_of=as_of)
-            if args.full:
-                figures["full"] = pairs(settings, full_refresh=True, repeat=args.full, as_of=as_of)
-    finally:
-        cluster.stop()
+    with running_built_home(home, warm_dbt=True) as settings:
+        as_of = build_as_of(world_day_of(home), days_loaded(home))
+        figures: dict[str, Any] = {
+            "benchmark": "warm_dbt",
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "world_day": world_day_of(home).date().isoformat(),
+            "day": days_loaded(home),
+        }
+        # untimed: the template cache then holds what this code compiles (the steady state of a
+        # deployment; the first build after the cache is emptied compiles and writes it)
+        figures["first_build_seconds"] = dbt_build(settings, full_refresh=False, as_of=as_of, label="warm_first")[
+            "seconds"
+        ]
+        figures["no_change"] = pairs(settings, full_refresh=False, repeat=args.repeat, as_of=as_of)
+        if args.full:
+            figures["full"] = pairs(settings, full_refresh=True, repeat=args.full, as_of=as_of)
     record(figures, args.results)
     print(figures)
     return 0
