@@ -411,7 +411,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro index_raw_load_ids(tables=none, item_ids=[], expressions=[], elements=[]) -%}
+{% macro index_raw_load_ids(tables=none, item_ids=[], expressions=[], elements=[], covering=[]) -%}
     {#- An index on the dlt load id of every tenant's copy of each raw table the model reads
         (created once; dlt keeps it through its merges and appends), so a run reads the rows
         loaded since rather than every row. `tables`: the raw tables as (source name, table)
@@ -424,7 +424,10 @@
         by that key finds through the index (pull_request_key_expressions). `elements`: (source
         name, table, jsonb column) triples, an inverted (GIN) index on the column of every copy,
         named <table>_<column>: a read of the rows whose array holds a value (`column ? value`)
-        finds them through it. -#}
+        finds them through it. `covering`: (source name, table, name, columns) quadruples, an
+        index on those columns of every copy, named <table>_<name>: a query that reads only
+        them reads the index, not the table's rows (an index-only scan; a raw row holds its
+        record's whole payload, so reading every row of a table is reading the payloads). -#}
     {%- set copies = [] -%}
     {%- if execute -%}
     {%- if tables is none -%}
@@ -453,6 +456,11 @@
     {%- endfor -%}
     {%- for source_name, table, column in elements -%}
         {%- do indexed.append((source_name, table, column, 'using gin (' ~ adapter.quote(column) ~ ')')) -%}
+    {%- endfor -%}
+    {%- for source_name, table, name, covered in covering -%}
+        {%- set quoted = [] -%}
+        {%- for column in covered -%}{%- do quoted.append(adapter.quote(column)) -%}{%- endfor -%}
+        {%- do indexed.append((source_name, table, name, '(' ~ quoted | join(', ') ~ ')')) -%}
     {%- endfor -%}
     {%- set schemas_of = {} -%}
     {%- for source_name, table, name, definition in indexed -%}

@@ -50,7 +50,7 @@
         from (
             select tenant_id, source_type, max(load_id) as load_id
             from {{ ref('stg_dlt_loads__loads') }}
-            where source_type in ('{{ config.get('loaded_source_types') | join("', '") }}') {{ and_tenant() }}
+            where source_type in ('{{ (config.get('loaded_source_types') or []) | join("', '") }}') {{ and_tenant() }}
             group by tenant_id, source_type
         ) as newest
         group by tenant_id

@@ -33,7 +33,7 @@ from pulse import control
 from pulse.db import admin_engine
 from pulse.settings import Settings
 from tests.conftest import run_dbt
-from tests.incremental_builds import build_at, query, tenant_rows
+from tests.incremental_builds import build_at, plan_without_scans, query, tenant_rows
 
 WORLD_DAY = datetime(2026, 12, 2, tzinfo=UTC)
 JIRA, AZURE = "isp_a", "isp_f"
@@ -190,6 +190,56 @@ def test_the_incremental_build_wrote_only_the_rows_it_inserted(builds: Builds, m
     # writes what changed, not the history (the marts once rewrote every row of a tenant whose
     # git load moved, to stamp it).
     assert builds.written[mart] == builds.inserted[mart], (mart, builds.written, builds.inserted)
+
+
+def test_commits_are_read_by_their_authoring_time_and_count(builds: Builds, db_url: str) -> None:
+    """An incremental build of fct_developer_sprints reads the commits of its batch's windows, window
+    by window: each tenant's raw commits are indexed on their authoring time (its pre-hook,
+    index_raw_load_ids), which a read of the staging view by time uses; and the commits counted
+    (the equality with a rebuild above is not that of two empty counts)."""
+    window = (WORLD_DAY - timedelta(days=14), WORLD_DAY)
+    for view, tenant in (("stg_github__commits", JIRA), ("stg_azure_devops_git__commits", AZURE)):
+        plan = plan_without_scans(
+            db_url,
+            f"select commit_sha, author_email, author_login from staging.{view}"
+            " where tenant_id = %s and authored_at >= %s and authored_at < %s",
+            tenant,
+            *window,
+        )
+        assert "commits_authored_at" in plan and "Seq Scan on commits" not in plan, plan
+    counted = dict(
+        query(
+            db_url,
+            "select tenant_id, sum(commits) from marts.fct_developer_sprints"
+            " where tenant_id = any(%s) group by tenant_id",
+            list(TENANTS),
+        )
+    )
+    assert all(counted.get(tenant, 0) > 0 for tenant in TENANTS), counted
+
+
+def test_github_logins_are_counted_from_an_index_of_the_commits(builds: Builds, db_url: str) -> None:
+    """stg_github__users counts every commit of a tenant by login and email: from an index of the
+    raw commits holding those columns (index_raw_load_ids' `covering`), not the raw rows with their
+    payloads. The index holds every column the model's read needs: once the table's pages are all
+    visible (a vacuum; autovacuum's work on a table loaded long enough ago), the planner answers the
+    read from the index alone (told not to scan the rows or visit them by bitmap, as this world's
+    tables are small enough for a scan to win)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"vacuum analyze raw_github__{JIRA}.commits")
+        conn.execute("set enable_seqscan = off")
+        conn.execute("set enable_bitmapscan = off")
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                "explain select author_login, author_email, max(author_name), count(*)"
+                " from staging.stg_github__commits where tenant_id = %s and author_login is not null"
+                " and author_email is not null and author_email not like '%%noreply.github.com'"
+                " group by author_login, author_email",
+                [JIRA],
+            )
+        )
+    assert "Index Only Scan using commits_authors" in plan, plan
 
 
 def test_people_built_incrementally_equal_a_rebuild(builds: Builds) -> None:

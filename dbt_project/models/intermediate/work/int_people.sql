@@ -26,10 +26,15 @@ accounts as (
     {%- endfor %}
 ),
 
+-- Every item's people and project, counted: read once, and a few thousand combinations where
+-- there are hundreds of thousands of items (at 50 tenants × 2 years, 2,928 of 355,656), which
+-- the emails and assignments below read instead of the items (two passes over every item's
+-- emails were 0.6 s of the day's build).
 items as (
-    select tenant_id, assignee_email, reporter_email, project_key
+    select tenant_id, assignee_email, reporter_email, project_key, count(*) as items
     from {{ ref('int_work_items__unioned') }}
     where true {{ and_tenant() }} {{ and_tenant_in_batch() }}
+    group by tenant_id, assignee_email, reporter_email, project_key
 ),
 
 pull_request_authors as (
@@ -63,9 +68,9 @@ assignments as (
         tenant_id,
         assignee_email as email,
         project_key,
-        count(*) as assigned_items,
+        sum(items) as assigned_items,
         row_number() over (
-            partition by tenant_id, assignee_email order by count(*) desc, project_key
+            partition by tenant_id, assignee_email order by sum(items) desc, project_key
         ) as rank
     from items
     where assignee_email is not null

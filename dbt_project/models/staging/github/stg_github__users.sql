@@ -3,8 +3,14 @@
     A table built incrementally by changed tenants (macros/incremental_tenants.sql): it counts
     every commit of its tenant, which each of its readers (the pull request and review views,
     int_people, the login mapping's version) would otherwise do again, on every build; a
-    tenant is counted anew only when a GitHub load of it completed since. -#}
+    tenant is counted anew only when a GitHub load of it completed since.
+    Every commit is read, but only its author's login, email and name: through an index on
+    them of every tenant's raw commits (index_raw_load_ids' `covering`), not the raw rows, which
+    hold each commit's payload (334 MB of rows against 20 MB of index at 50 tenants × 2 years). -#}
 {{ per_tenant_loads_table(key=['tenant_id', 'user_id'], source_types=['github'], work_items=false) }}
+{{ config(pre_hook="{{ index_raw_load_ids([], covering=[
+    ('github', 'commits', 'authors', ['author_login', 'author_email', 'author_name'])
+]) }}") }}
 
 with
 
