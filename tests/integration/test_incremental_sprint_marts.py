@@ -192,11 +192,12 @@ def test_the_incremental_build_wrote_only_the_rows_it_inserted(builds: Builds, m
     assert builds.written[mart] == builds.inserted[mart], (mart, builds.written, builds.inserted)
 
 
-def test_commits_are_read_by_their_authoring_time_and_count(builds: Builds, db_url: str) -> None:
+def test_commits_read_by_window_count_as_a_build_in_full_does(builds: Builds, db_url: str) -> None:
     """An incremental build of fct_developer_sprints reads the commits of its batch's windows, window
     by window: each tenant's raw commits are indexed on their authoring time (its pre-hook,
-    index_raw_load_ids), which a read of the staging view by time uses; and the commits counted
-    (the equality with a rebuild above is not that of two empty counts)."""
+    index_raw_load_ids), which a read of the staging view by time uses. Its rows, commits counted
+    and all, are those of a build in full, which reads every commit (`rebuild: true`, compared
+    above, still runs the incremental path: it rebuilds every sprint, reading window by window)."""
     window = (WORLD_DAY - timedelta(days=14), WORLD_DAY)
     for view, tenant in (("stg_github__commits", JIRA), ("stg_azure_devops_git__commits", AZURE)):
         plan = plan_without_scans(
@@ -216,30 +217,39 @@ def test_commits_are_read_by_their_authoring_time_and_count(builds: Builds, db_u
         )
     )
     assert all(counted.get(tenant, 0) > 0 for tenant in TENANTS), counted
+    incremental = rows_of(db_url, "fct_developer_sprints")
+    build_at("fct_developer_sprints", WORLD_DAY + timedelta(days=2), full_refresh=True)
+    assert rows_of(db_url, "fct_developer_sprints") == incremental
 
 
-def test_github_logins_are_counted_from_an_index_of_the_commits(builds: Builds, db_url: str) -> None:
-    """stg_github__users counts every commit of a tenant by login and email: from an index of the
-    raw commits holding those columns (index_raw_load_ids' `covering`), not the raw rows with their
-    payloads. The index holds every column the model's read needs: once the table's pages are all
-    visible (a vacuum; autovacuum's work on a table loaded long enough ago), the planner answers the
-    read from the index alone (told not to scan the rows or visit them by bitmap, as this world's
-    tables are small enough for a scan to win)."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f"vacuum analyze raw_github__{JIRA}.commits")
-        conn.execute("set enable_seqscan = off")
-        conn.execute("set enable_bitmapscan = off")
-        plan = "\n".join(
-            row[0]
-            for row in conn.execute(
-                "explain select author_login, author_email, max(author_name), count(*)"
-                " from staging.stg_github__commits where tenant_id = %s and author_login is not null"
-                " and author_email is not null and author_email not like '%%noreply.github.com'"
-                " group by author_login, author_email",
-                [JIRA],
-            )
-        )
-    assert "Index Only Scan using commits_authors" in plan, plan
+def test_whole_reads_of_github_commits_and_reviews_read_an_index(builds: Builds, db_url: str) -> None:
+    """stg_github__users counts every commit of a tenant by login and email, and
+    fct_developer_sprints reads every review: each from an index of the raw rows holding the
+    columns the read needs (index_raw_load_ids' `covering`), not the raw rows with their payloads.
+    Once a table's pages are all visible (a vacuum; autovacuum's work on a table loaded long enough
+    ago), the planner answers each read from its index alone (told not to scan the rows or visit
+    them by bitmap, as this world's tables are small enough for a scan to win)."""
+    reads = {
+        "commits": (
+            "commits_authors",
+            "select author_login, author_email, max(author_name), count(*)"
+            " from staging.stg_github__commits where tenant_id = %s and author_login is not null"
+            " and author_email is not null and author_email not like '%%noreply.github.com'"
+            " group by author_login, author_email",
+        ),
+        "reviews": (
+            "reviews_activity",
+            "select tenant_id, pull_request_id, source_system, reviewer_email, reviewer_login, submitted_at,"
+            " first_activity_at from intermediate.int_pull_request_reviews_unified where tenant_id = %s",
+        ),
+    }
+    for table, (index, sql) in reads.items():
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(f"vacuum analyze raw_github__{JIRA}.{table}")
+            conn.execute("set enable_seqscan = off")
+            conn.execute("set enable_bitmapscan = off")
+            plan = "\n".join(row[0] for row in conn.execute(f"explain {sql}", [JIRA]))
+        assert f"Index Only Scan using {index}" in plan, plan
 
 
 def test_people_built_incrementally_equal_a_rebuild(builds: Builds) -> None:
