@@ -165,14 +165,24 @@ def alive(pid: int) -> bool:
     return True
 
 
+def interruptible() -> None:
+    """In the child, before it runs: SIGINT back to its default. A process started from a shell's
+    background job (`make test &`, `nohup`) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler, so plain dbt, the reference here, would not hear the test's SIGINT
+    (pulse-dbt and the server set their own handlers)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_sleeping(executable: str, server: Server, target: Path, db_url: str) -> subprocess.Popen[str]:
-    """``show`` of a two-minute query, returned once the query runs."""
+    """``show`` of a two-minute query, returned once the query runs (none may run before)."""
+    assert not sleeping_queries(db_url), "a sleeping query left by an earlier test"
     client = subprocess.Popen(
         dbt_command(executable, ["show", "--inline", SLEEP], target),
         env=command_env(server.socket),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=interruptible,
     )
     wait_for(lambda: sleeping_queries(db_url), 90, "the query started")
     return client
@@ -180,9 +190,18 @@ def start_sleeping(executable: str, server: Server, target: Path, db_url: str) -
 
 def interrupted(client: subprocess.Popen[str], db_url: str) -> tuple[int, str]:
     """SIGINT, as Dagster sends to cancel a run's dbt: the exit code and output, once the query
-    is gone."""
+    is gone (a client that does not end in time is killed, its query cancelled: the next test
+    starts clean)."""
     client.send_signal(signal.SIGINT)
-    output, _ = client.communicate(timeout=60)
+    try:
+        output, _ = client.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.communicate()
+        with psycopg.connect(db_url, autocommit=True) as connection:
+            for pid in sleeping_queries(db_url):
+                connection.execute("select pg_cancel_backend(%s)", (pid,))
+        raise
     wait_for(lambda: not sleeping_queries(db_url), 30, "the query cancelled")
     return client.returncode, output
 
