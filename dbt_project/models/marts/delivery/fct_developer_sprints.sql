@@ -164,6 +164,13 @@ compliance as (
     group by completed.tenant_id, completed.sprint_uid, completed.person_id
 ),
 
+{%- if is_incremental() %}
+-- The batch's windows, each once (sprints of different projects share theirs).
+batch_windows as (
+    select distinct tenant_id, start_at, window_end_at from sprints where window_end_at > start_at
+),
+{%- endif %}
+
 -- The commits that can count: in an incremental build, those authored in a window of the batch,
 -- read window by window through an index on the authoring time of every tenant's raw commits
 -- (index_raw_load_ids in the config above), not every commit of the partition; in a build in
@@ -172,9 +179,7 @@ commits as (
     {%- for relation in [ref('stg_github__commits'), ref('stg_azure_devops_git__commits')] %}
     {%- if is_incremental() %}
     select commits.tenant_id, commits.commit_sha, commits.author_email, commits.author_login, commits.authored_at
-    from (
-        select distinct tenant_id, start_at, window_end_at from sprints where window_end_at > start_at
-    ) as batch_windows
+    from batch_windows
     {{ lateral_index_read(
         relation, 'commits',
         match='commits.tenant_id = batch_windows.tenant_id and commits.authored_at >= batch_windows.start_at'
